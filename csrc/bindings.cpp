@@ -1,0 +1,499 @@
+// All nanobind glue for llamabatch._core: argument checks that need Python
+// types, GIL release, exception mapping, and numpy views/ownership. The logic
+// lives in csrc/llamabatch/ where C++ users get it too.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llamabatch/batch.h"
+#include "llamabatch/context.h"
+#include "llamabatch/embed.h"
+#include "llamabatch/engine.h"
+#include "llamabatch/errors.h"
+#include "llamabatch/model.h"
+#include "llamabatch/tokenizer.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using namespace llamabatch;
+
+namespace {
+
+template <typename T, size_t... Dims>
+using NumpyArray = nb::ndarray<nb::numpy, T, nb::c_contig>;
+
+// A 1-D view into memory owned by `owner`; numpy keeps the owner alive.
+template <typename T>
+nb::object view_1d(T* data, size_t n, nb::handle owner) {
+    size_t shape[1] = {n};
+    return nb::cast(nb::ndarray<nb::numpy, T, nb::ndim<1>>(data, 1, shape, owner));
+}
+
+// Hands a heap buffer to numpy without a copy; the capsule frees it.
+template <typename T>
+nb::object owned_array(std::unique_ptr<T[]> data, std::initializer_list<size_t> shape_list) {
+    std::vector<size_t> shape(shape_list);
+    T* raw = data.release();
+    nb::capsule owner(raw, [](void* p) noexcept { delete[] static_cast<T*>(p); });
+    return nb::cast(nb::ndarray<nb::numpy, T>(raw, shape.size(), shape.data(), owner));
+}
+
+const char* pooling_name(PoolingType p) {
+    switch (p) {
+        case LLAMA_POOLING_TYPE_NONE: return "none";
+        case LLAMA_POOLING_TYPE_MEAN: return "mean";
+        case LLAMA_POOLING_TYPE_CLS: return "cls";
+        case LLAMA_POOLING_TYPE_LAST: return "last";
+        case LLAMA_POOLING_TYPE_RANK: return "rank";
+        default: return "unspecified";
+    }
+}
+
+PoolingType pooling_from_name(const nb::object& name) {
+    if (name.is_none()) return LLAMA_POOLING_TYPE_UNSPECIFIED;
+    if (!nb::isinstance<nb::str>(name)) throw WrongType("pooling must be a str or None");
+    const std::string s = nb::cast<std::string>(name);
+    if (s == "none") return LLAMA_POOLING_TYPE_NONE;
+    if (s == "mean") return LLAMA_POOLING_TYPE_MEAN;
+    if (s == "cls") return LLAMA_POOLING_TYPE_CLS;
+    if (s == "last") return LLAMA_POOLING_TYPE_LAST;
+    if (s == "rank") return LLAMA_POOLING_TYPE_RANK;
+    throw InvalidArgument("pooling '" + s + "' is not one of None, 'none', 'mean', 'cls', 'last', 'rank'");
+}
+
+Output output_from_name(const std::string& s) {
+    if (s == "all") return Output::All;
+    if (s == "last") return Output::Last;
+    if (s == "none") return Output::None;
+    throw InvalidArgument("output '" + s + "' is not one of 'all', 'last', 'none'");
+}
+
+// Any 1-D integer array-like as int32 tokens: converted once, range-checked.
+std::vector<llama_token> to_tokens(nb::handle obj, const char* what) {
+    nb::object arr = nb::borrow(obj);
+    if (!nb::ndarray_check(obj)) {
+        if (nb::isinstance<nb::str>(obj) || nb::isinstance<nb::bytes>(obj)) {
+            throw WrongType(std::string(what) + " must be a 1-D integer array of token ids, not text: tokenize it first");
+        }
+        arr = nb::module_::import_("numpy").attr("asarray")(obj);
+    }
+    const std::string kind = nb::cast<std::string>(arr.attr("dtype").attr("kind"));
+    const auto ndim = nb::cast<size_t>(arr.attr("ndim"));
+    if (ndim != 1) {
+        throw InvalidArgument(std::string(what) + " must be 1-D, got an array with " + std::to_string(ndim) + " dimensions");
+    }
+    const auto n = nb::cast<size_t>(arr.attr("size"));
+    if (n > 0 && kind != "i" && kind != "u") {
+        throw WrongType(std::string(what) + " must hold integers, got dtype " +
+                        nb::cast<std::string>(nb::str(arr.attr("dtype"))) + " (use np.asarray(x, dtype=np.int32))");
+    }
+    auto as64 = nb::module_::import_("numpy").attr("ascontiguousarray")(arr, "dtype"_a = "int64");
+    auto view = nb::cast<nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>>(as64);
+    std::vector<llama_token> out(n);
+    for (size_t i = 0; i < n; ++i) {
+        const int64_t v = view(i);
+        if (v < INT32_MIN || v > INT32_MAX) {
+            throw InvalidArgument(std::string(what) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                  " does not fit a 32-bit token id");
+        }
+        out[i] = static_cast<llama_token>(v);
+    }
+    return out;
+}
+
+// UTF-8 views of a sequence of str. The str objects are kept referenced, so
+// the views stay valid while the GIL is released, whatever happens to the list.
+struct Utf8Texts {
+    std::vector<nb::object> keep;
+    std::vector<std::string_view> views;
+};
+
+Utf8Texts utf8_views(const nb::sequence& texts) {
+    Utf8Texts out;
+    auto& views = out.views;
+    const size_t n = nb::len(texts);
+    views.reserve(n);
+    out.keep.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        nb::object item = texts[i];
+        if (!PyUnicode_Check(item.ptr())) {
+            throw WrongType("texts[" + std::to_string(i) + "] is " + std::string(Py_TYPE(item.ptr())->tp_name) +
+                            ", not str: pass a list of str");
+        }
+        Py_ssize_t size = 0;
+        const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+        if (!data) throw nb::python_error();
+        views.emplace_back(data, static_cast<size_t>(size));
+        out.keep.push_back(std::move(item));
+    }
+    return out;
+}
+
+nb::list token_lists(const TokenizedTexts& t) {
+    nb::list out;
+    for (size_t i = 0; i < t.size(); ++i) {
+        const auto n = static_cast<size_t>(t.length(i));
+        std::unique_ptr<int32_t[]> buf(new int32_t[n]);
+        std::memcpy(buf.get(), t.data(i), n * sizeof(int32_t));
+        out.append(owned_array(std::move(buf), {n}));
+    }
+    return out;
+}
+
+nb::dict stats_dict(const EngineStats& s) {
+    nb::dict d;
+    d["decodes"] = s.decodes;
+    d["tokens"] = s.tokens;
+    d["sequences"] = s.sequences;
+    d["decode_seconds"] = s.decode_seconds;
+    d["total_seconds"] = s.total_seconds;
+    return d;
+}
+
+// Progress and Ctrl-C between decodes: takes the GIL briefly, calls the Python
+// callback, and stops the run if it raised or a signal is pending. The Python
+// error stays set and is raised once the run has unwound.
+ProgressFn python_progress(nb::object callback) {
+    return [callback = std::move(callback)](size_t n_done) -> bool {
+        nb::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) return false;
+        if (!callback.is_none()) {
+            try {
+                callback(n_done);
+            } catch (nb::python_error& e) {
+                e.restore();
+                return false;
+            }
+        }
+        return true;
+    };
+}
+
+// Runs f with the GIL released; a Cancelled run re-raises the pending Python error.
+template <typename F>
+void run_released(F&& f) {
+    try {
+        nb::gil_scoped_release release;
+        f();
+    } catch (const Cancelled&) {
+        if (PyErr_Occurred()) throw nb::python_error();
+        throw RuntimeFailure("the run was cancelled");
+    }
+}
+
+// Records where each input went: (decode number, seq id, first token index).
+class PackingRecorder final : public Sink {
+public:
+    explicit PackingRecorder(int64_t* out, ProgressFn progress) : out_(out), progress_(std::move(progress)) {}
+    void on_sequence(Context*, size_t input_index, llama_seq_id seq_id, int32_t first, int32_t) override {
+        int64_t* row = out_ + 3 * input_index;
+        row[0] = decode_;
+        row[1] = seq_id;
+        row[2] = first;
+    }
+    bool on_flush(size_t n_done) override {
+        ++decode_;
+        return progress_ ? progress_(n_done) : true;
+    }
+
+private:
+    int64_t* out_;
+    ProgressFn progress_;
+    int64_t decode_ = 0;
+};
+
+std::vector<std::vector<llama_token>> token_sequences(const nb::sequence& seqs) {
+    std::vector<std::vector<llama_token>> out;
+    const size_t n = nb::len(seqs);
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const std::string what = "sequences[" + std::to_string(i) + "]";
+        out.push_back(to_tokens(seqs[i], what.c_str()));
+    }
+    return out;
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+    m.doc() = "llamabatch's C++ core: Batch, Model, Context, Engine and Embedder over llama.cpp";
+
+    nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+        try {
+            std::rethrow_exception(p);
+        } catch (const NotFound& e) {
+            PyErr_SetString(PyExc_FileNotFoundError, e.what());
+        } catch (const WrongType& e) {
+            PyErr_SetString(PyExc_TypeError, e.what());
+        } catch (const ModelError& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        }
+    });
+
+    m.def("set_verbose", &set_verbose, "verbose"_a,
+          "Show llama.cpp's log on stderr (True) or keep it silent (False, the default).");
+    m.def("max_parallel_sequences", [] { return llama_max_parallel_sequences(); },
+          "The most sequences llama.cpp decodes in one batch.");
+    m.def("system_info", [] { return std::string(llama_print_system_info()); },
+          "The CPU features and backends llama.cpp was built with.");
+
+    // ---------------------------------------------------------------- Batch
+    nb::class_<Batch>(m, "Batch",
+        "The buffers of one llama_batch, owned in C++.\n\n"
+        "The arrays (token, pos, n_seq_id, seq_id, logits) are numpy views of that memory,\n"
+        "never copies, and span the whole capacity; the first n_tokens entries are live.\n"
+        "A view keeps the Batch alive, and a write through it is what llama_decode sees.")
+        .def(nb::init<int32_t, int32_t, int32_t>(), "capacity"_a, "n_seq_max"_a = 1, "embd"_a = 0,
+             "capacity: tokens it holds; n_seq_max: sequences it holds (seq ids 0..n_seq_max-1), also the\n"
+             "most seq ids one token may carry; embd: width of input embeddings (0: token ids).")
+        .def("add",
+             [](Batch& b, llama_token token, llama_pos pos, nb::object seq_ids, bool output) {
+                 std::vector<llama_seq_id> ids;
+                 if (nb::isinstance<nb::int_>(seq_ids)) {
+                     ids.push_back(nb::cast<llama_seq_id>(seq_ids));
+                 } else {
+                     ids = to_tokens(seq_ids, "seq_ids");
+                 }
+                 b.add(token, pos, ids.data(), static_cast<int32_t>(ids.size()), output);
+             },
+             "token"_a, "pos"_a, "seq_ids"_a, "output"_a = false,
+             "Append one token at position pos, belonging to seq_ids (an int or a list of ints).")
+        .def("add_sequence",
+             [](Batch& b, nb::handle tokens, llama_seq_id seq_id, llama_pos pos0, const std::string& output) {
+                 const Output out = output_from_name(output);
+                 const std::vector<llama_token> t = to_tokens(tokens, "tokens");
+                 b.add_sequence(t.data(), static_cast<int32_t>(t.size()), seq_id, pos0, out);
+             },
+             "tokens"_a, "seq_id"_a, "pos0"_a = 0, "output"_a = "all",
+             "Append a whole sequence (a 1-D integer array) to seq_id at positions pos0, pos0+1, ...;\n"
+             "output: 'all', 'last' or 'none' of its tokens ask for an output.")
+        .def("clear", &Batch::clear, "Forget all tokens (storage is kept).")
+        .def("fits", &Batch::fits, "n_tokens"_a, "n_seqs"_a = 1,
+             "Whether n_tokens more tokens in n_seqs new sequences still fit, by tokens and by sequence count.")
+        .def("__len__", &Batch::n_tokens)
+        .def_prop_rw("n_tokens", &Batch::n_tokens, &Batch::set_n_tokens,
+                     "Live tokens. Settable after filling the arrays directly; checked before decoding.")
+        .def_prop_ro("capacity", &Batch::capacity)
+        .def_prop_ro("n_seq_max", &Batch::n_seq_max)
+        .def_prop_ro("n_seqs", &Batch::n_seqs, "Distinct sequences among the live tokens.")
+        .def_prop_ro("embd", &Batch::embd)
+        .def_prop_ro("token",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                if (b.embd() != 0) throw InvalidArgument("this batch carries embeddings: use .embeddings");
+                return view_1d(b.tokens(), static_cast<size_t>(b.capacity()), self);
+            }, "int32 view, shape (capacity,)")
+        .def_prop_ro("pos",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                return view_1d(b.positions(), static_cast<size_t>(b.capacity()), self);
+            }, "int32 view, shape (capacity,)")
+        .def_prop_ro("n_seq_id",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                return view_1d(b.n_seq_ids(), static_cast<size_t>(b.capacity()), self);
+            }, "int32 view, shape (capacity,)")
+        .def_prop_ro("seq_id",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                size_t shape[2] = {static_cast<size_t>(b.capacity()), static_cast<size_t>(b.n_seq_max())};
+                return nb::cast(nb::ndarray<nb::numpy, int32_t, nb::ndim<2>>(b.seq_ids(), 2, shape, self));
+            }, "int32 view, shape (capacity, n_seq_max): row i holds token i's seq ids")
+        .def_prop_ro("logits",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                return view_1d(b.outputs(), static_cast<size_t>(b.capacity()), self);
+            }, "int8 view, shape (capacity,): output flags (1: this token gives logits/embeddings)")
+        .def_prop_ro("embeddings",
+            [](nb::handle_t<Batch> self) {
+                Batch& b = nb::cast<Batch&>(self);
+                if (b.embd() == 0) throw InvalidArgument("this batch carries token ids: use .token");
+                size_t shape[2] = {static_cast<size_t>(b.capacity()), static_cast<size_t>(b.embd())};
+                return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<2>>(b.embeddings(), 2, shape, self));
+            }, "float32 view, shape (capacity, embd), for batches made with embd > 0")
+        .def("__repr__", [](const Batch& b) {
+            return "Batch(n_tokens=" + std::to_string(b.n_tokens()) + ", capacity=" + std::to_string(b.capacity()) +
+                   ", n_seq_max=" + std::to_string(b.n_seq_max()) + ")";
+        });
+
+    // ---------------------------------------------------------------- Model
+    nb::class_<Model>(m, "Model", "A GGUF model loaded by llama.cpp.")
+        .def("__init__",
+             [](Model* self, const std::string& path, int32_t n_gpu_layers, bool vocab_only) {
+                 ModelOptions o;
+                 o.n_gpu_layers = n_gpu_layers;
+                 o.vocab_only = vocab_only;
+                 nb::gil_scoped_release release;
+                 new (self) Model(path, o);
+             },
+             "path"_a, "n_gpu_layers"_a = 0, "vocab_only"_a = false,
+             "Load a GGUF file. FileNotFoundError if it is missing, ValueError if it is not a loadable model.")
+        .def_prop_ro("path", &Model::path)
+        .def_prop_ro("n_embd", &Model::n_embd)
+        .def_prop_ro("n_embd_out", &Model::n_embd_out)
+        .def_prop_ro("n_vocab", &Model::n_vocab)
+        .def_prop_ro("n_ctx_train", &Model::n_ctx_train)
+        .def_prop_ro("n_params", &Model::n_params)
+        .def_prop_ro("architecture", &Model::architecture)
+        .def_prop_ro("description", &Model::description)
+        .def_prop_ro("causal", &Model::causal, "False for BERT-like models that attend over the whole sequence.")
+        .def_prop_ro("pooling", [](const Model& mo) { return pooling_name(mo.pooling()); },
+                     "The pooling the GGUF asks for ('unspecified' when none).")
+        .def_prop_ro("chat_template", &Model::chat_template)
+        .def("meta", &Model::meta, "key"_a, "A metadata value as str ('' when absent).")
+        .def("tokenize",
+             [](const Model& mo, const std::string& text, bool add_special, bool parse_special) {
+                 std::vector<llama_token> t;
+                 {
+                     nb::gil_scoped_release release;
+                     t = tokenize_text(mo.vocab(), text, add_special, parse_special);
+                 }
+                 std::unique_ptr<int32_t[]> buf(new int32_t[t.size()]);
+                 std::memcpy(buf.get(), t.data(), t.size() * sizeof(int32_t));
+                 return owned_array(std::move(buf), {t.size()});
+             },
+             "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+        .def("__repr__", [](const Model& mo) {
+            return "Model('" + mo.path() + "', architecture='" + mo.architecture() + "')";
+        });
+
+    // ---------------------------------------------------------------- Context
+    nb::class_<Context>(m, "Context",
+        "A llama.cpp context over a Model, with settings derived so that no input reaches an assert.")
+        .def("__init__",
+             [](Context* self, Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_ubatch, int32_t n_seq_max,
+                int32_t n_threads, bool embeddings, nb::object pooling, bool flash_attn) {
+                 ContextOptions o;
+                 o.n_ctx = n_ctx;
+                 o.n_batch = n_batch;
+                 o.n_ubatch = n_ubatch;
+                 o.n_seq_max = n_seq_max;
+                 o.n_threads = n_threads;
+                 o.embeddings = embeddings;
+                 o.pooling = pooling_from_name(pooling);
+                 o.flash_attn = flash_attn;
+                 nb::gil_scoped_release release;
+                 new (self) Context(model, o);
+             },
+             "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_ubatch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
+             "embeddings"_a = false, "pooling"_a = nb::none(), "flash_attn"_a = true, nb::keep_alive<1, 2>())
+        .def("decode",
+             [](Context& c, const Batch& b) {
+                 nb::gil_scoped_release release;
+                 c.decode(b);
+             },
+             "batch"_a, "Decode the batch's live tokens; ValueError for anything llama.cpp would abort on.")
+        .def("clear_memory", &Context::clear_memory, "Forget every sequence in the context's memory.")
+        .def("logits",
+             [](Context& c, int32_t i) {
+                 const float* v = llama_get_logits_ith(c.get(), i);
+                 if (!v) throw InvalidArgument("token " + std::to_string(i) + " asked for no output in the last decode");
+                 const auto n = static_cast<size_t>(c.model().n_vocab());
+                 std::unique_ptr<float[]> buf(new float[n]);
+                 std::memcpy(buf.get(), v, n * sizeof(float));
+                 return owned_array(std::move(buf), {n});
+             },
+             "i"_a, "The logits of batch token i from the last decode (a float32 copy).")
+        .def_prop_ro("n_ctx", [](const Context& c) { return c.settings().n_ctx; })
+        .def_prop_ro("n_batch", [](const Context& c) { return c.settings().n_batch; })
+        .def_prop_ro("n_ubatch", [](const Context& c) { return c.settings().n_ubatch; })
+        .def_prop_ro("n_seq_max", [](const Context& c) { return c.settings().n_seq_max; })
+        .def_prop_ro("n_threads", [](const Context& c) { return c.settings().n_threads; })
+        .def_prop_ro("pooling", [](const Context& c) { return pooling_name(c.settings().pooling); });
+
+    // ---------------------------------------------------------------- Engine
+    nb::class_<Engine>(m, "Engine",
+        "The streaming decode loop: packs sequences into a fixed batch in input order and decodes\n"
+        "when the next one does not fit by tokens or by sequence count.")
+        .def(nb::init<Context&>(), "context"_a, nb::keep_alive<1, 2>())
+        .def(nb::init<int32_t, int32_t>(), "n_batch"_a, "n_seq_max"_a,
+             "A dry run: packs and flushes exactly as a real run, without decoding.")
+        .def("run",
+             [](Engine& e, nb::sequence sequences, nb::object progress) {
+                 const auto seqs = token_sequences(sequences);
+                 std::vector<TokenSpan> spans(seqs.size());
+                 for (size_t i = 0; i < seqs.size(); ++i) {
+                     spans[i] = {seqs[i].data(), static_cast<int32_t>(seqs[i].size())};
+                 }
+                 std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(seqs.size(), 1)]);
+                 PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
+                 run_released([&] { e.run(spans, sink); });
+                 return owned_array(std::move(placement), {seqs.size(), 3});
+             },
+             "sequences"_a, "progress"_a = nb::none(),
+             "Stream token sequences through the batch. Returns an int64 array (n, 3): for each input,\n"
+             "the decode it went into, its seq id there and the batch index of its first token.")
+        .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); })
+        .def("reset_stats", &Engine::reset_stats)
+        .def_prop_ro("n_batch", [](const Engine& e) { return e.batch().capacity(); })
+        .def_prop_ro("n_seq_max", [](const Engine& e) { return e.batch().n_seq_max(); });
+
+    // ---------------------------------------------------------------- Embedder
+    nb::class_<Embedder>(m, "Embedder", "Embeds many texts through the streaming engine (see llamabatch.Embedder).")
+        .def("__init__",
+             [](Embedder* self, Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_seq_max, int32_t n_threads,
+                nb::object pooling, bool flash_attn) {
+                 ContextOptions o;
+                 o.n_ctx = n_ctx;
+                 o.n_batch = n_batch;
+                 o.n_seq_max = n_seq_max;
+                 o.n_threads = n_threads;
+                 o.pooling = pooling_from_name(pooling);
+                 o.flash_attn = flash_attn;
+                 nb::gil_scoped_release release;
+                 new (self) Embedder(model, o);
+             },
+             "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
+             "pooling"_a = nb::none(), "flash_attn"_a = true, nb::keep_alive<1, 2>())
+        .def_prop_ro("n_embd", &Embedder::n_embd)
+        .def_prop_ro("pooling", [](const Embedder& e) { return pooling_name(e.pooling()); })
+        .def_prop_ro("max_tokens", &Embedder::max_tokens)
+        .def_prop_ro("n_batch", [](const Embedder& e) { return e.settings().n_batch; })
+        .def_prop_ro("n_ubatch", [](const Embedder& e) { return e.settings().n_ubatch; })
+        .def_prop_ro("n_seq_max", [](const Embedder& e) { return e.settings().n_seq_max; })
+        .def_prop_ro("n_threads", [](const Embedder& e) { return e.settings().n_threads; })
+        .def_prop_ro("stats", [](Embedder& e) { return stats_dict(e.engine().stats()); })
+        .def("reset_stats", [](Embedder& e) { e.engine().reset_stats(); })
+        .def("tokenize",
+             [](const Embedder& e, nb::sequence texts) {
+                 const Utf8Texts utf8 = utf8_views(texts);
+                 TokenizedTexts t;
+                 {
+                     nb::gil_scoped_release release;
+                     t = e.tokenize(utf8.views);
+                 }
+                 return token_lists(t);
+             },
+             "texts"_a, "Token ids of each text, as a list of int32 arrays.")
+        .def("encode",
+             [](Embedder& e, nb::sequence texts, int32_t truncate, int norm, nb::object progress) {
+                 const Utf8Texts utf8 = utf8_views(texts);
+                 TokenizedTexts t;
+                 std::unique_ptr<float[]> out;
+                 const auto width = static_cast<size_t>(e.n_embd());
+                 const bool per_token = e.pooling() == LLAMA_POOLING_TYPE_NONE;
+                 size_t rows = 0;
+                 ProgressFn on_progress = python_progress(std::move(progress));
+                 run_released([&] {
+                     t = e.prepare(e.tokenize(utf8.views), truncate);
+                     rows = per_token ? t.tokens.size() : t.size();
+                     out.reset(new float[std::max<size_t>(rows * width, 1)]);
+                     e.embed(t, out.get(), norm, on_progress);
+                 });
+                 nb::object matrix = owned_array(std::move(out), {rows, width});
+                 if (!per_token) return nb::make_tuple(matrix, nb::none());
+                 std::unique_ptr<int64_t[]> offsets(new int64_t[t.offsets.size()]);
+                 std::memcpy(offsets.get(), t.offsets.data(), t.offsets.size() * sizeof(int64_t));
+                 return nb::make_tuple(matrix, owned_array(std::move(offsets), {t.offsets.size()}));
+             },
+             "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "progress"_a = nb::none(),
+             "Returns (matrix, offsets): pooled rows in input order and None, or for pooling 'none'\n"
+             "one row per token and the int64 offsets of each text's rows.");
+}

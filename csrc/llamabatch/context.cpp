@@ -1,0 +1,146 @@
+#include "llamabatch/context.h"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <thread>
+
+#include "llamabatch/errors.h"
+
+namespace llamabatch {
+
+namespace {
+std::string str(long long v) { return std::to_string(v); }
+
+// Large enough to pack many short texts per decode, small enough that attention
+// over a packed batch stays cheap (see the benchmarks).
+constexpr int32_t kDefaultMinBatch = 512;
+constexpr int32_t kDefaultMaxBatch = 2048;
+}  // namespace
+
+ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
+    if (o.n_ctx < 0 || o.n_batch < 0 || o.n_ubatch < 0 || o.n_seq_max < 0 || o.n_threads < 0) {
+        throw InvalidArgument("n_ctx, n_batch, n_ubatch, n_seq_max and n_threads must be positive "
+                              "(or 0/None to derive them)");
+    }
+    const int32_t n_ctx_train = std::max(model.n_ctx_train(), 1);
+    ContextSettings s;
+    s.embeddings = o.embeddings;
+    s.flash_attn = o.flash_attn;
+
+    if (o.n_ctx > n_ctx_train && !model.causal()) {
+        // Position embeddings of BERT-like models end at n_ctx_train: past it llama.cpp aborts.
+        throw InvalidArgument("n_ctx " + str(o.n_ctx) + " is above the " + str(n_ctx_train) +
+                              " tokens this model was trained on; use n_ctx <= " + str(n_ctx_train));
+    }
+    const int32_t n_ctx = o.n_ctx > 0 ? o.n_ctx : n_ctx_train;
+    s.n_batch = o.n_batch > 0 ? o.n_batch
+                              : std::clamp(std::min(n_ctx, n_ctx_train), kDefaultMinBatch, kDefaultMaxBatch);
+    // One sequence must fit into one decode call.
+    s.n_ctx = std::min(n_ctx, s.n_batch);
+
+    if (!model.causal()) {
+        // A non-causal model attends over the whole sequence, so a sequence may
+        // not be split across micro-batches.
+        if (o.n_ubatch > 0 && o.n_ubatch < s.n_batch) {
+            throw InvalidArgument("n_ubatch " + str(o.n_ubatch) + " is below n_batch " + str(s.n_batch) +
+                                  ": this model is non-causal and needs a whole batch in one "
+                                  "micro-batch; leave n_ubatch unset");
+        }
+        s.n_ubatch = s.n_batch;
+    } else {
+        s.n_ubatch = o.n_ubatch > 0 ? std::min(o.n_ubatch, s.n_batch) : std::min(s.n_batch, 512);
+    }
+
+    const auto max_parallel = static_cast<int32_t>(llama_max_parallel_sequences());
+    const int32_t seq_limit = std::min(max_parallel, s.n_batch);
+    if (o.n_seq_max > max_parallel) {
+        throw InvalidArgument("n_seq_max " + str(o.n_seq_max) + " is above llama.cpp's limit of " +
+                              str(max_parallel) + " sequences per batch");
+    }
+    s.n_seq_max = o.n_seq_max > 0 ? std::min(o.n_seq_max, seq_limit) : seq_limit;
+
+    if (o.n_threads > 0) {
+        s.n_threads = o.n_threads;
+    } else {
+        s.n_threads = std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
+    }
+
+    s.pooling = o.pooling;
+    if (s.pooling == LLAMA_POOLING_TYPE_UNSPECIFIED) {
+        s.pooling = model.pooling() == LLAMA_POOLING_TYPE_UNSPECIFIED ? LLAMA_POOLING_TYPE_NONE
+                                                                      : model.pooling();
+    }
+    if (s.pooling == LLAMA_POOLING_TYPE_RANK && model.pooling() != LLAMA_POOLING_TYPE_RANK) {
+        throw InvalidArgument("pooling 'rank' needs a reranker model with a classification head; '" +
+                              model.path() + "' is not one (use 'mean', 'cls' or 'last')");
+    }
+    return s;
+}
+
+Context::Context(Model& model, const ContextOptions& options)
+    : model_(model), settings_(derive_settings(model, options)) {
+    llama_context_params p = llama_context_default_params();
+    // Sequences are independent and the memory is cleared between batches, so
+    // one unified cache of n_batch cells holds every sequence of a batch, and
+    // no sequence is limited to n_ctx / n_seq_max.
+    p.n_ctx = static_cast<uint32_t>(settings_.n_batch);
+    p.n_batch = static_cast<uint32_t>(settings_.n_batch);
+    p.n_ubatch = static_cast<uint32_t>(settings_.n_ubatch);
+    p.n_seq_max = static_cast<uint32_t>(settings_.n_seq_max);
+    p.kv_unified = true;
+    p.n_threads = settings_.n_threads;
+    p.n_threads_batch = settings_.n_threads;
+    p.embeddings = settings_.embeddings;
+    p.pooling_type = settings_.embeddings ? settings_.pooling : LLAMA_POOLING_TYPE_NONE;
+    p.flash_attn_type = settings_.flash_attn ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    p.no_perf = true;
+    ctx_.reset(llama_init_from_model(model.get(), p));
+    if (!ctx_) {
+        throw RuntimeFailure("llama.cpp could not create a context (n_batch=" + str(settings_.n_batch) +
+                             ", n_seq_max=" + str(settings_.n_seq_max) +
+                             "); try a smaller n_batch, or verbose=True to see why");
+    }
+    use_encode_ = model.has_encoder() && !model.has_decoder();
+}
+
+void Context::decode(const Batch& batch) {
+    if (batch.n_tokens() == 0) return;
+    if (batch.n_tokens() > settings_.n_batch) {
+        throw InvalidArgument("batch holds " + str(batch.n_tokens()) + " tokens, above this context's n_batch " +
+                              str(settings_.n_batch));
+    }
+    batch.validate(model_.n_vocab());
+    // What the batch allows may still be more than this context holds.
+    const llama_batch b = batch.view();
+    const int32_t pos_limit = model_.causal() ? INT32_MAX : model_.n_ctx_train();
+    for (int32_t i = 0; i < b.n_tokens; ++i) {
+        for (int32_t k = 0; k < b.n_seq_id[i]; ++k) {
+            if (b.seq_id[i][k] >= settings_.n_seq_max) {
+                throw InvalidArgument("token " + str(i) + " has seq id " + str(b.seq_id[i][k]) +
+                                      ", but this context holds seq ids 0.." + str(settings_.n_seq_max - 1));
+            }
+        }
+        if (b.pos[i] >= pos_limit) {
+            throw InvalidArgument("token " + str(i) + " has position " + str(b.pos[i]) +
+                                  ", past the " + str(pos_limit) + " positions this model was trained on");
+        }
+    }
+    if (!model_.causal() && batch.n_tokens() > settings_.n_ubatch) {
+        throw InvalidArgument("batch holds " + str(batch.n_tokens()) + " tokens, above n_ubatch " +
+                              str(settings_.n_ubatch) + ": a non-causal model needs the whole batch "
+                              "in one micro-batch");
+    }
+    const int32_t rc = use_encode_ ? llama_encode(ctx_.get(), batch.view()) : llama_decode(ctx_.get(), batch.view());
+    if (rc != 0) {
+        throw RuntimeFailure(std::string(use_encode_ ? "llama_encode" : "llama_decode") + " failed with code " +
+                             str(rc) + (rc == 1 ? " (no room in the context's memory: clear it or use a smaller batch)"
+                                                : " (pass verbose=True to see llama.cpp's log)"));
+    }
+}
+
+void Context::clear_memory() {
+    if (llama_memory_t mem = llama_get_memory(ctx_.get())) llama_memory_clear(mem, true);
+}
+
+}  // namespace llamabatch

@@ -1,0 +1,67 @@
+// Context: RAII over llama_context, and the settings llamabatch derives for it
+// so that no setting a user passes can reach one of llama.cpp's asserts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "llama.h"
+#include "llamabatch/batch.h"
+#include "llamabatch/model.h"
+
+namespace llamabatch {
+
+// What a caller asks for; 0 (or UNSPECIFIED) means "derive it".
+struct ContextOptions {
+    int32_t n_ctx = 0;       // most tokens in one sequence (default: the model's trained context)
+    int32_t n_batch = 0;     // tokens per llama_decode call
+    int32_t n_ubatch = 0;    // tokens per micro-batch (forced to n_batch for non-causal models)
+    int32_t n_seq_max = 0;   // sequences per batch
+    int32_t n_threads = 0;   // CPU threads (default: all hardware threads)
+    bool embeddings = false;
+    PoolingType pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;
+    bool flash_attn = true;  // packs short sequences cheaply on the CPU
+};
+
+// The settings actually used, after derivation.
+struct ContextSettings {
+    int32_t n_ctx = 0;       // limit on one sequence's tokens
+    int32_t n_batch = 0;
+    int32_t n_ubatch = 0;
+    int32_t n_seq_max = 0;
+    int32_t n_threads = 0;
+    bool embeddings = false;
+    PoolingType pooling = LLAMA_POOLING_TYPE_NONE;
+    bool flash_attn = true;
+};
+
+// Derives the settings for a context that streams independent sequences (the
+// memory is cleared between batches). Throws InvalidArgument naming the fix
+// when the options cannot work with this model.
+ContextSettings derive_settings(const Model& model, const ContextOptions& options);
+
+class Context {
+public:
+    Context(Model& model, const ContextOptions& options);
+
+    llama_context* get() { return ctx_.get(); }
+    Model& model() { return model_; }
+    const ContextSettings& settings() const { return settings_; }
+
+    // Decodes the batch's live tokens (llama_encode for encoder-only models).
+    // Validates the batch first so that bad input raises instead of aborting.
+    void decode(const Batch& batch);
+    // Forgets every sequence in the context's memory.
+    void clear_memory();
+
+private:
+    struct Free {
+        void operator()(llama_context* c) const { llama_free(c); }
+    };
+    Model& model_;
+    ContextSettings settings_;
+    std::unique_ptr<llama_context, Free> ctx_;
+    bool use_encode_ = false;
+};
+
+}  // namespace llamabatch

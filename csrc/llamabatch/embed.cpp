@@ -1,0 +1,129 @@
+#include "llamabatch/embed.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "llamabatch/errors.h"
+
+namespace llamabatch {
+
+void normalize_embedding(const float* in, float* out, int32_t n, int norm) {
+    double sum = 0.0;
+    switch (norm) {
+        case kNormNone:
+            sum = 1.0;
+            break;
+        case kNormMaxAbs:
+            for (int32_t i = 0; i < n; ++i) sum = std::max(sum, static_cast<double>(std::fabs(in[i])));
+            sum /= 32760.0;  // int16 range, as llama.cpp does
+            break;
+        case kNormTaxicab:
+            for (int32_t i = 0; i < n; ++i) sum += std::fabs(in[i]);
+            break;
+        case kNormL2:
+            for (int32_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
+            sum = std::sqrt(sum);
+            break;
+        default:
+            for (int32_t i = 0; i < n; ++i) sum += std::pow(std::fabs(in[i]), norm);
+            sum = std::pow(sum, 1.0 / norm);
+            break;
+    }
+    const double scale = sum > 0.0 ? 1.0 / sum : 0.0;
+    for (int32_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i] * scale);
+}
+
+namespace {
+
+// Writes each sequence's pooled vector into row input_index.
+class PooledRows final : public Sink {
+public:
+    PooledRows(float* out, int32_t width, int norm) : out_(out), width_(width), norm_(norm) {}
+    void on_sequence(Context* ctx, size_t input_index, llama_seq_id seq_id, int32_t, int32_t) override {
+        const float* v = llama_get_embeddings_seq(ctx->get(), seq_id);
+        if (!v) throw RuntimeFailure("llama.cpp returned no pooled embedding for sequence " + std::to_string(seq_id));
+        normalize_embedding(v, out_ + input_index * static_cast<size_t>(width_), width_, norm_);
+    }
+    bool on_flush(size_t n_done) override { return progress ? progress(n_done) : true; }
+    ProgressFn progress;
+
+private:
+    float* out_;
+    int32_t width_;
+    int norm_;
+};
+
+// Writes each token's vector into the rows that belong to its text.
+class TokenRows final : public Sink {
+public:
+    TokenRows(float* out, const std::vector<int64_t>& offsets, int32_t width, int norm)
+        : out_(out), offsets_(offsets), width_(width), norm_(norm) {}
+    void on_sequence(Context* ctx, size_t input_index, llama_seq_id, int32_t first, int32_t n_tokens) override {
+        float* row = out_ + static_cast<size_t>(offsets_[input_index]) * static_cast<size_t>(width_);
+        for (int32_t k = 0; k < n_tokens; ++k) {
+            const float* v = llama_get_embeddings_ith(ctx->get(), first + k);
+            if (!v) throw RuntimeFailure("llama.cpp returned no embedding for token " + std::to_string(first + k));
+            normalize_embedding(v, row + static_cast<size_t>(k) * static_cast<size_t>(width_), width_, norm_);
+        }
+    }
+    bool on_flush(size_t n_done) override { return progress ? progress(n_done) : true; }
+    ProgressFn progress;
+
+private:
+    float* out_;
+    const std::vector<int64_t>& offsets_;
+    int32_t width_;
+    int norm_;
+};
+
+}  // namespace
+
+Embedder::Embedder(Model& model, ContextOptions options) : model_(model) {
+    options.embeddings = true;
+    context_ = std::make_unique<Context>(model, options);
+    engine_ = std::make_unique<Engine>(*context_, Output::All);
+    n_out_ = pooling() == LLAMA_POOLING_TYPE_RANK ? static_cast<int32_t>(llama_model_n_cls_out(model.get()))
+                                                  : model.n_embd_out();
+}
+
+TokenizedTexts Embedder::tokenize(const std::vector<std::string_view>& texts) const {
+    return tokenize_texts(model_.vocab(), texts, true, false, settings().n_threads);
+}
+
+TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to) const {
+    const int32_t limit = max_tokens();
+    if (truncate_to < 0) throw InvalidArgument("truncate must be True, False or a positive token count");
+    bool too_long = false;
+    for (size_t i = 0; i < texts.size(); ++i) {
+        const int32_t n = texts.length(i);
+        if (n == 0) {
+            throw InvalidArgument("text " + std::to_string(i) + " gives no tokens (this model adds no special "
+                                  "tokens to an empty text): remove it or give it some text");
+        }
+        if (n > limit && truncate_to == 0) {
+            throw InvalidArgument("text " + std::to_string(i) + " has " + std::to_string(n) +
+                                  " tokens, above the limit of " + std::to_string(limit) +
+                                  " tokens per text; pass truncate=True to cut long texts to the limit "
+                                  "(or truncate=N for N tokens)");
+        }
+        too_long = too_long || n > std::min(limit, truncate_to > 0 ? truncate_to : limit);
+    }
+    if (!too_long) return texts;
+    return truncate_texts(model_.vocab(), texts, std::min(limit, truncate_to));
+}
+
+void Embedder::embed(const TokenizedTexts& texts, float* out, int norm, const ProgressFn& on_progress) {
+    if (pooling() == LLAMA_POOLING_TYPE_RANK) norm = kNormNone;  // scores, not vectors
+    if (pooling() == LLAMA_POOLING_TYPE_NONE) {
+        TokenRows sink(out, texts.offsets, n_out_, norm);
+        sink.progress = on_progress;
+        engine_->run(texts.spans(), sink);
+    } else {
+        PooledRows sink(out, n_out_, norm);
+        sink.progress = on_progress;
+        engine_->run(texts.spans(), sink);
+    }
+}
+
+}  // namespace llamabatch

@@ -1,0 +1,64 @@
+// Embedding many texts: tokenize, check or truncate lengths, stream through the
+// engine, and pool + normalise each sequence straight into its output row
+// (row = input index, so the order never depends on how texts were packed).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "llamabatch/context.h"
+#include "llamabatch/engine.h"
+#include "llamabatch/model.h"
+#include "llamabatch/tokenizer.h"
+
+namespace llamabatch {
+
+// Normalisation, as llama.cpp's tools number it: -1 none, 0 max-abs (scaled to
+// int16 range), 1 taxicab, 2 euclidean (L2), p > 2 p-norm.
+constexpr int kNormNone = -1;
+constexpr int kNormMaxAbs = 0;
+constexpr int kNormTaxicab = 1;
+constexpr int kNormL2 = 2;
+void normalize_embedding(const float* in, float* out, int32_t n, int norm);
+
+// Called after each decode with the number of texts finished; return false to stop.
+using ProgressFn = std::function<bool(size_t n_done)>;
+
+class Embedder {
+public:
+    // options.embeddings is forced on; pooling UNSPECIFIED means the model's own.
+    Embedder(Model& model, ContextOptions options);
+
+    Model& model() { return model_; }
+    Context& context() { return *context_; }
+    Engine& engine() { return *engine_; }
+    const ContextSettings& settings() const { return context_->settings(); }
+
+    // Width of one output row: n_embd, or the number of scores for "rank".
+    int32_t n_embd() const { return n_out_; }
+    PoolingType pooling() const { return context_->settings().pooling; }
+    // The most tokens one text may have.
+    int32_t max_tokens() const { return context_->settings().n_ctx; }
+
+    TokenizedTexts tokenize(const std::vector<std::string_view>& texts) const;
+
+    // Checks every text against max_tokens(). truncate_to == 0: an over-long
+    // text is an error naming its index, its length and the limit; > 0: texts
+    // are cut to min(truncate_to, max_tokens()). A text with no tokens is an error.
+    TokenizedTexts prepare(TokenizedTexts texts, int32_t truncate_to) const;
+
+    // Pooled embeddings: writes texts.size() rows of n_embd() floats to out.
+    // Pooling "none": writes one row per token, texts.tokens.size() rows.
+    void embed(const TokenizedTexts& texts, float* out, int norm, const ProgressFn& on_progress = {});
+
+private:
+    Model& model_;
+    std::unique_ptr<Context> context_;
+    std::unique_ptr<Engine> engine_;
+    int32_t n_out_ = 0;
+};
+
+}  // namespace llamabatch

@@ -1,0 +1,83 @@
+#include "llamabatch/engine.h"
+
+#include <chrono>
+#include <string>
+
+#include "llamabatch/errors.h"
+
+namespace llamabatch {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+}  // namespace
+
+Engine::Engine(Context& ctx, Output output)
+    : ctx_(&ctx),
+      output_(output),
+      batch_(ctx.settings().n_batch, ctx.settings().n_seq_max) {
+    packed_.reserve(static_cast<size_t>(ctx.settings().n_seq_max));
+}
+
+Engine::Engine(int32_t n_batch, int32_t n_seq_max, Output output)
+    : ctx_(nullptr), output_(output), batch_(n_batch, n_seq_max) {
+    packed_.reserve(static_cast<size_t>(n_seq_max));
+}
+
+void Engine::run(const std::vector<TokenSpan>& sequences, Sink& sink) {
+    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_.capacity();
+    for (size_t i = 0; i < sequences.size(); ++i) {
+        const int32_t n = sequences[i].size;
+        if (n <= 0) {
+            throw InvalidArgument("sequence " + std::to_string(i) + " is empty: there is nothing to decode");
+        }
+        if (n > seq_limit) {
+            throw InvalidArgument("sequence " + std::to_string(i) + " has " + std::to_string(n) +
+                                  " tokens, above the limit of " + std::to_string(seq_limit) +
+                                  " tokens per sequence (truncate it, or raise n_batch/n_ctx)");
+        }
+    }
+
+    const auto t0 = Clock::now();
+    batch_.clear();
+    packed_.clear();
+    size_t done = 0;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+        const TokenSpan& seq = sequences[i];
+        if (!batch_.fits(seq.size, 1)) {
+            flush(sink);
+            done = static_cast<size_t>(stats_.sequences);
+            if (!sink.on_flush(done)) throw Cancelled();
+        }
+        const auto seq_id = static_cast<llama_seq_id>(packed_.size());
+        packed_.push_back({i, seq_id, batch_.n_tokens(), seq.size});
+        batch_.add_sequence(seq.data, seq.size, seq_id, 0, output_);
+    }
+    if (batch_.n_tokens() > 0) {
+        flush(sink);
+        if (!sink.on_flush(static_cast<size_t>(stats_.sequences))) throw Cancelled();
+    }
+    stats_.total_seconds += seconds_since(t0);
+}
+
+void Engine::flush(Sink& sink) {
+    if (ctx_) {
+        // Sequences of earlier batches must not attend to or collide with these.
+        ctx_->clear_memory();
+        const auto t0 = Clock::now();
+        ctx_->decode(batch_);
+        stats_.decode_seconds += seconds_since(t0);
+    }
+    ++stats_.decodes;
+    stats_.tokens += batch_.n_tokens();
+    for (const Packed& p : packed_) {
+        sink.on_sequence(ctx_, p.input_index, p.seq_id, p.first, p.n_tokens);
+    }
+    stats_.sequences += static_cast<int64_t>(packed_.size());
+    batch_.clear();
+    packed_.clear();
+}
+
+}  // namespace llamabatch

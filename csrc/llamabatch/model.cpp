@@ -1,0 +1,101 @@
+#include "llamabatch/model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <vector>
+
+#include "llamabatch/errors.h"
+
+namespace llamabatch {
+
+namespace {
+
+std::atomic<bool> g_verbose{false};
+
+// Silent unless verbose: llamabatch turns every failure it can see into an
+// exception whose message says what to do, so llama.cpp's log is for debugging.
+void log_callback(ggml_log_level /*level*/, const char* text, void* /*user_data*/) {
+    if (g_verbose.load(std::memory_order_relaxed)) std::fputs(text, stderr);
+}
+
+bool quiet_progress(float /*progress*/, void* /*user_data*/) { return true; }
+
+void init_backend_once() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        llama_log_set(log_callback, nullptr);
+        llama_backend_init();
+    });
+}
+
+}  // namespace
+
+void set_verbose(bool verbose) {
+    init_backend_once();
+    g_verbose.store(verbose);
+}
+
+bool verbose() { return g_verbose.load(); }
+
+Model::Model(const std::string& path, ModelOptions options) : path_(path) {
+    init_backend_once();
+    {
+        std::ifstream probe(path, std::ios::binary);
+        if (!probe) {
+            throw NotFound("model file not found: '" + path +
+                           "' (pass the path of a .gguf file, or a catalogue name such as "
+                           "'all-minilm-l6-v2')");
+        }
+        char magic[4] = {};
+        probe.read(magic, 4);
+        if (probe.gcount() != 4 || magic[0] != 'G' || magic[1] != 'G' || magic[2] != 'U' || magic[3] != 'F') {
+            throw ModelError("'" + path + "' is not a GGUF file (it does not start with 'GGUF'); "
+                             "convert the model with llama.cpp's convert_hf_to_gguf.py");
+        }
+    }
+    llama_model_params params = llama_model_default_params();
+    params.n_gpu_layers = options.n_gpu_layers;
+    params.vocab_only = options.vocab_only;
+    if (!g_verbose.load()) params.progress_callback = quiet_progress;  // no progress dots
+    model_.reset(llama_model_load_from_file(path.c_str(), params));
+    if (!model_) {
+        throw ModelError("llama.cpp could not load '" + path +
+                         "': the file is truncated, corrupt or of an unsupported architecture "
+                         "(re-download it, or pass verbose=True to see llama.cpp's reason)");
+    }
+    const std::string arch = architecture();
+    const std::string causal = meta(arch + ".attention.causal");
+    causal_ = !(causal == "false" || causal == "0");
+    const std::string pooling = meta(arch + ".pooling_type");
+    if (!pooling.empty()) {
+        try {
+            pooling_ = static_cast<PoolingType>(std::stoi(pooling));
+        } catch (const std::exception&) {
+            pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
+        }
+    }
+}
+
+std::string Model::meta(const std::string& key) const {
+    const int32_t n = llama_model_meta_val_str(model_.get(), key.c_str(), nullptr, 0);
+    if (n < 0) return {};
+    std::vector<char> buf(static_cast<size_t>(n) + 1);
+    llama_model_meta_val_str(model_.get(), key.c_str(), buf.data(), buf.size());
+    return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+std::string Model::description() const {
+    char buf[256];
+    const int32_t n = llama_model_desc(model_.get(), buf, sizeof(buf));
+    return n > 0 ? std::string(buf, static_cast<size_t>(std::min<int32_t>(n, sizeof(buf) - 1))) : std::string();
+}
+
+std::string Model::chat_template() const {
+    const char* tmpl = llama_model_chat_template(model_.get(), nullptr);
+    return tmpl ? std::string(tmpl) : std::string();
+}
+
+}  // namespace llamabatch

@@ -1,0 +1,67 @@
+// Model: RAII over llama_model, plus what llamabatch derives from its metadata.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "llama.h"
+
+namespace llamabatch {
+
+// llama.h names a function llama_pooling_type too, which hides the enum in C++.
+using PoolingType = enum llama_pooling_type;
+
+// llama.cpp logs to stderr unless told otherwise; llamabatch keeps it quiet
+// (warnings and errors only when verbose is off). The log is process-wide in
+// llama.cpp, so this switch is too.
+void set_verbose(bool verbose);
+bool verbose();
+
+struct ModelOptions {
+    int32_t n_gpu_layers = 0;  // layers to offload; -1 = all
+    bool vocab_only = false;   // tokenizer only, no weights
+};
+
+class Model {
+public:
+    // Throws NotFound if the file is missing, ModelError if llama.cpp cannot load it.
+    explicit Model(const std::string& path, ModelOptions options = {});
+
+    const llama_model* get() const { return model_.get(); }
+    llama_model* get() { return model_.get(); }
+    const llama_vocab* vocab() const { return llama_model_get_vocab(model_.get()); }
+
+    const std::string& path() const { return path_; }
+    int32_t n_embd() const { return llama_model_n_embd(model_.get()); }
+    // Width of the embeddings the model outputs (pooled or per token).
+    int32_t n_embd_out() const { return llama_model_n_embd_out(model_.get()); }
+    int32_t n_vocab() const { return llama_vocab_n_tokens(vocab()); }
+    int32_t n_ctx_train() const { return llama_model_n_ctx_train(model_.get()); }
+    uint64_t n_params() const { return llama_model_n_params(model_.get()); }
+    std::string architecture() const { return meta("general.architecture"); }
+    std::string description() const;
+    // Attention over the whole sequence (BERT-like) rather than causal. Such
+    // models must see a whole sequence inside one micro-batch.
+    bool causal() const { return causal_; }
+    // The pooling the GGUF asks for (LLAMA_POOLING_TYPE_UNSPECIFIED when none).
+    PoolingType pooling() const { return pooling_; }
+    bool has_encoder() const { return llama_model_has_encoder(model_.get()); }
+    bool has_decoder() const { return llama_model_has_decoder(model_.get()); }
+    // The model's chat template, or "" when it has none.
+    std::string chat_template() const;
+
+    // A metadata value as a string, or "" when the key is absent.
+    std::string meta(const std::string& key) const;
+
+private:
+    struct Free {
+        void operator()(llama_model* m) const { llama_model_free(m); }
+    };
+    std::string path_;
+    std::unique_ptr<llama_model, Free> model_;
+    bool causal_ = true;
+    PoolingType pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
+};
+
+}  // namespace llamabatch

@@ -1,0 +1,38 @@
+// Tokenization of many texts at once, on several threads, into one flat buffer.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "llama.h"
+#include "llamabatch/engine.h"
+
+namespace llamabatch {
+
+// Texts' tokens, back to back: text i is tokens[offsets[i] .. offsets[i+1]).
+struct TokenizedTexts {
+    std::vector<llama_token> tokens;
+    std::vector<int64_t> offsets{0};
+
+    size_t size() const { return offsets.size() - 1; }
+    int32_t length(size_t i) const { return static_cast<int32_t>(offsets[i + 1] - offsets[i]); }
+    const llama_token* data(size_t i) const { return tokens.data() + offsets[i]; }
+    std::vector<TokenSpan> spans() const;
+};
+
+// add_special: add the BOS/CLS/SEP/EOS tokens the model expects.
+// parse_special: read "<|...|>"-style text as special tokens (off for user data).
+// n_threads <= 0: pick from the hardware and the amount of text.
+TokenizedTexts tokenize_texts(const llama_vocab* vocab, const std::vector<std::string_view>& texts,
+                              bool add_special = true, bool parse_special = false, int n_threads = 0);
+
+// The tokens of one text.
+std::vector<llama_token> tokenize_text(const llama_vocab* vocab, std::string_view text,
+                                       bool add_special = true, bool parse_special = false);
+
+// Cuts every text longer than max_tokens to max_tokens, keeping a closing
+// special token (SEP/EOS) in the last place as sentence-transformers does.
+TokenizedTexts truncate_texts(const llama_vocab* vocab, const TokenizedTexts& in, int32_t max_tokens);
+
+}  // namespace llamabatch
