@@ -92,7 +92,7 @@ std::vector<llama_token> to_tokens(nb::handle obj, const char* what) {
     const auto n = nb::cast<size_t>(arr.attr("size"));
     if (n > 0 && kind != "i" && kind != "u") {
         throw WrongType(std::string(what) + " must hold integers, got dtype " +
-                        nb::cast<std::string>(nb::str(arr.attr("dtype"))) + " (use np.asarray(x, dtype=np.int32))");
+                        nb::cast<std::string>(arr.attr("dtype").attr("name")) + " (use np.asarray(x, dtype=np.int32))");
     }
     auto as64 = nb::module_::import_("numpy").attr("ascontiguousarray")(arr, "dtype"_a = "int64");
     auto view = nb::cast<nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>>(as64);
@@ -430,6 +430,8 @@ NB_MODULE(_core, m) {
              "sequences"_a, "progress"_a = nb::none(),
              "Stream token sequences through the batch. Returns an int64 array (n, 3): for each input,\n"
              "the decode it went into, its seq id there and the batch index of its first token.")
+        .def("set_max_sequences", &Engine::set_max_sequences, "n_seqs"_a,
+             "Cap the sequences per decode (0: the batch's n_seq_max).")
         .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); })
         .def("reset_stats", &Engine::reset_stats)
         .def_prop_ro("n_batch", [](const Engine& e) { return e.batch().capacity(); })
@@ -473,7 +475,7 @@ NB_MODULE(_core, m) {
              },
              "texts"_a, "Token ids of each text, as a list of int32 arrays.")
         .def("encode",
-             [](Embedder& e, nb::sequence texts, int32_t truncate, int norm, nb::object progress) {
+             [](Embedder& e, nb::sequence texts, int32_t truncate, int norm, int32_t batch_size, nb::object progress) {
                  const Utf8Texts utf8 = utf8_views(texts);
                  TokenizedTexts t;
                  std::unique_ptr<float[]> out;
@@ -482,6 +484,7 @@ NB_MODULE(_core, m) {
                  size_t rows = 0;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
+                     e.engine().set_max_sequences(batch_size);
                      t = e.prepare(e.tokenize(utf8.views), truncate);
                      rows = per_token ? t.tokens.size() : t.size();
                      out.reset(new float[std::max<size_t>(rows * width, 1)]);
@@ -493,7 +496,7 @@ NB_MODULE(_core, m) {
                  std::memcpy(offsets.get(), t.offsets.data(), t.offsets.size() * sizeof(int64_t));
                  return nb::make_tuple(matrix, owned_array(std::move(offsets), {t.offsets.size()}));
              },
-             "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "progress"_a = nb::none(),
+             "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
              "Returns (matrix, offsets): pooled rows in input order and None, or for pooling 'none'\n"
              "one row per token and the int64 offsets of each text's rows.");
 }

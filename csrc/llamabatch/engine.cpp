@@ -1,5 +1,6 @@
 #include "llamabatch/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -17,17 +18,21 @@ double seconds_since(Clock::time_point t0) {
 Engine::Engine(Context& ctx, Output output)
     : ctx_(&ctx),
       output_(output),
-      batch_(ctx.settings().n_batch, ctx.settings().n_seq_max) {
+      n_seq_max_(ctx.settings().n_seq_max),
+      batch_(std::make_unique<Batch>(ctx.settings().n_batch, ctx.settings().n_seq_max)) {
     packed_.reserve(static_cast<size_t>(ctx.settings().n_seq_max));
 }
 
 Engine::Engine(int32_t n_batch, int32_t n_seq_max, Output output)
-    : ctx_(nullptr), output_(output), batch_(n_batch, n_seq_max) {
+    : ctx_(nullptr),
+      output_(output),
+      n_seq_max_(n_seq_max),
+      batch_(std::make_unique<Batch>(n_batch, n_seq_max)) {
     packed_.reserve(static_cast<size_t>(n_seq_max));
 }
 
 void Engine::run(const std::vector<TokenSpan>& sequences, Sink& sink) {
-    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_.capacity();
+    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_->capacity();
     for (size_t i = 0; i < sequences.size(); ++i) {
         const int32_t n = sequences[i].size;
         if (n <= 0) {
@@ -41,25 +46,31 @@ void Engine::run(const std::vector<TokenSpan>& sequences, Sink& sink) {
     }
 
     const auto t0 = Clock::now();
-    batch_.clear();
+    batch_->clear();
     packed_.clear();
-    size_t done = 0;
+    const int64_t done_before = stats_.sequences;  // stats accumulate across runs
     for (size_t i = 0; i < sequences.size(); ++i) {
         const TokenSpan& seq = sequences[i];
-        if (!batch_.fits(seq.size, 1)) {
+        if (!batch_->fits(seq.size, 1)) {
             flush(sink);
-            done = static_cast<size_t>(stats_.sequences);
-            if (!sink.on_flush(done)) throw Cancelled();
+            if (!sink.on_flush(static_cast<size_t>(stats_.sequences - done_before))) throw Cancelled();
         }
         const auto seq_id = static_cast<llama_seq_id>(packed_.size());
-        packed_.push_back({i, seq_id, batch_.n_tokens(), seq.size});
-        batch_.add_sequence(seq.data, seq.size, seq_id, 0, output_);
+        packed_.push_back({i, seq_id, batch_->n_tokens(), seq.size});
+        batch_->add_sequence(seq.data, seq.size, seq_id, 0, output_);
     }
-    if (batch_.n_tokens() > 0) {
+    if (batch_->n_tokens() > 0) {
         flush(sink);
-        if (!sink.on_flush(static_cast<size_t>(stats_.sequences))) throw Cancelled();
+        if (!sink.on_flush(static_cast<size_t>(stats_.sequences - done_before))) throw Cancelled();
     }
     stats_.total_seconds += seconds_since(t0);
+}
+
+void Engine::set_max_sequences(int32_t n_seqs) {
+    if (n_seqs < 0) throw InvalidArgument("the number of sequences per batch must be positive, got " + std::to_string(n_seqs));
+    const int32_t limit = n_seqs == 0 ? n_seq_max_ : std::min(n_seqs, n_seq_max_);
+    if (limit != batch_->n_seq_max()) batch_ = std::make_unique<Batch>(batch_->capacity(), limit);
+    packed_.reserve(static_cast<size_t>(limit));
 }
 
 void Engine::flush(Sink& sink) {
@@ -67,16 +78,16 @@ void Engine::flush(Sink& sink) {
         // Sequences of earlier batches must not attend to or collide with these.
         ctx_->clear_memory();
         const auto t0 = Clock::now();
-        ctx_->decode(batch_);
+        ctx_->decode(*batch_);
         stats_.decode_seconds += seconds_since(t0);
     }
     ++stats_.decodes;
-    stats_.tokens += batch_.n_tokens();
+    stats_.tokens += batch_->n_tokens();
     for (const Packed& p : packed_) {
         sink.on_sequence(ctx_, p.input_index, p.seq_id, p.first, p.n_tokens);
     }
     stats_.sequences += static_cast<int64_t>(packed_.size());
-    batch_.clear();
+    batch_->clear();
     packed_.clear();
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "llamabatch/batch.h"
@@ -59,9 +60,14 @@ public:
     // any decode) if a sequence is empty or longer than the batch.
     void run(const std::vector<TokenSpan>& sequences, Sink& sink);
 
+    // Caps the sequences per decode (1..n_seq_max; 0 = n_seq_max), like a
+    // batch size in sequences. The cap lives in the batch, so fits() stays the
+    // only flush rule.
+    void set_max_sequences(int32_t n_seqs);
+
     const EngineStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
-    const Batch& batch() const { return batch_; }
+    const Batch& batch() const { return *batch_; }
 
 private:
     struct Packed {
@@ -74,7 +80,8 @@ private:
 
     Context* ctx_;  // null in a dry run
     Output output_;
-    Batch batch_;
+    int32_t n_seq_max_;
+    std::unique_ptr<Batch> batch_;
     std::vector<Packed> packed_;
     EngineStats stats_;
 };

@@ -1,5 +1,21 @@
-"""llamabatch: run GGUF models over many inputs at once, on llama.cpp."""
-from ._core import Batch, Context, Engine, Model, set_verbose
+"""llamabatch: run GGUF models over many inputs at once, on llama.cpp.
 
-__all__ = ["Batch", "Context", "Engine", "Model", "set_verbose"]
+>>> from llamabatch import Embedder
+>>> emb = Embedder()                      # all-MiniLM-L6-v2, fetched once per machine
+>>> emb.encode(["a cup of tea", "espresso"]).shape
+(2, 384)
+"""
+from ._core import Batch, Context, Engine, Model, max_parallel_sequences, set_verbose, system_info
+from .embedder import Embedder
+
+__all__ = [
+    "Batch",
+    "Context",
+    "Embedder",
+    "Engine",
+    "Model",
+    "max_parallel_sequences",
+    "set_verbose",
+    "system_info",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,238 @@
+"""`Embedder`: embeddings of many texts, in input order, from a GGUF model."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence, Union
+
+import numpy as np
+
+from . import _core, models
+
+Normalize = Union[bool, str, int, None]
+
+_NORMS = {"l2": 2, "euclidean": 2, "max-abs": 0, "maxabs": 0, "taxicab": 1, "l1": 1}
+
+
+def _norm_code(normalize: Normalize) -> int:
+    """Maps the user's choice to llama.cpp's numbering (-1 none, 0 max-abs, 1 taxicab, 2 L2, p>2 p-norm)."""
+    if normalize is True:
+        return 2
+    if normalize is False or normalize is None:
+        return -1
+    if isinstance(normalize, str) and normalize.lower() in _NORMS:
+        return _NORMS[normalize.lower()]
+    if isinstance(normalize, (int, np.integer)) and not isinstance(normalize, bool) and normalize >= 1:
+        return int(normalize)
+    raise ValueError(
+        f"normalize={normalize!r} is not one of True/'l2', False, 'max-abs', 'taxicab' or an int p >= 1 (p-norm)"
+    )
+
+
+def _as_text_list(texts: Any) -> list[str] | Sequence[str]:
+    """Checks the container; the items are checked in C++ (each must be str)."""
+    if texts is None:
+        raise TypeError("texts is None: pass a str or a list of str")
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        raise TypeError("texts is bytes: decode it to str first (texts.decode('utf-8'))")
+    if isinstance(texts, np.ndarray):
+        if texts.ndim != 1:
+            raise ValueError(f"texts must be 1-D, got an array of shape {texts.shape}")
+        return texts.tolist()
+    if isinstance(texts, (list, tuple)):
+        return texts
+    if isinstance(texts, Sequence):
+        return list(texts)
+    try:
+        return list(texts)  # generators, dict views, pandas Series...
+    except TypeError:
+        raise TypeError(f"texts must be a str or a sequence of str, got {type(texts).__name__}") from None
+
+
+class Embedder:
+    """Embeds texts with a GGUF model, many at a time, through llama.cpp.
+
+    Texts are tokenized in C++ on several threads, packed into a fixed batch and
+    decoded whenever the next text does not fit, so any number of texts streams
+    through; each text's pooled, normalised embedding is written straight into
+    its row of the output.
+
+    Args:
+        model: a catalogue name (see ``python -m llamabatch.models list``), a path
+            to a ``.gguf`` file, or None for the default (all-MiniLM-L6-v2).
+        pooling: None for the model's own pooling, or "none", "mean", "cls",
+            "last", "rank". A pooling the model cannot do raises ValueError here.
+        normalize: default for :meth:`encode`: True/"l2", False, "max-abs",
+            "taxicab", or an int p for the p-norm.
+        n_ctx: the most tokens one text may have (default: the model's trained
+            context, capped by n_batch).
+        n_batch: tokens per decode (default: 512..2048 from the model's context).
+            Non-causal (BERT-like) models decode a whole batch as one micro-batch.
+        n_seq_max: texts per decode at most (default: as many as llama.cpp allows).
+        n_threads: CPU threads (default: all).
+        n_gpu_layers: layers to offload to a GPU in CUDA builds (-1: all).
+        verbose: show llama.cpp's log.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        pooling: str | None = None,
+        normalize: Normalize = True,
+        n_ctx: int | None = None,
+        n_batch: int | None = None,
+        n_seq_max: int | None = None,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self._norm = _norm_code(normalize)
+        if verbose:
+            _core.set_verbose(True)
+        path = models.resolve(model, models.DEFAULT_EMBEDDING_MODEL)
+        self.model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
+        self._core = _core.Embedder(
+            self.model,
+            n_ctx=n_ctx or 0,
+            n_batch=n_batch or 0,
+            n_seq_max=n_seq_max or 0,
+            n_threads=n_threads or 0,
+            pooling=pooling,
+        )
+
+    # ------------------------------------------------------------ properties
+    @property
+    def n_embd(self) -> int:
+        """Width of one embedding."""
+        return self._core.n_embd
+
+    @property
+    def pooling(self) -> str:
+        """The pooling in use: "none", "mean", "cls", "last" or "rank"."""
+        return self._core.pooling
+
+    @property
+    def n_ctx(self) -> int:
+        """The most tokens one text may have; longer texts need ``truncate``."""
+        return self._core.max_tokens
+
+    @property
+    def n_batch(self) -> int:
+        """Tokens per decode."""
+        return self._core.n_batch
+
+    @property
+    def n_seq_max(self) -> int:
+        """Texts per decode at most."""
+        return self._core.n_seq_max
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Counters since creation (or :meth:`reset_stats`): decodes, tokens,
+        sequences, decode_seconds (inside llama.cpp), total_seconds."""
+        return self._core.stats
+
+    def reset_stats(self) -> None:
+        self._core.reset_stats()
+
+    # ------------------------------------------------------------ work
+    def tokenize(self, texts: str | Sequence[str]) -> list[np.ndarray]:
+        """Token ids of each text (with the model's special tokens), as int32 arrays."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self._core.tokenize(_as_text_list(texts))
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        *,
+        batch_size: int | None = None,
+        truncate: bool | int = False,
+        normalize: Normalize | str = "default",
+        show_progress: bool = False,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Embeds texts; rows are in input order whatever the packing.
+
+        Args:
+            texts: a str (gives a 1-D array) or a sequence of str.
+            batch_size: texts per decode at most (default: as many as fit in
+                n_batch tokens, up to n_seq_max).
+            truncate: False: a text over :attr:`n_ctx` tokens raises ValueError
+                naming it; True: cut to n_ctx tokens; N: cut to N tokens. A cut
+                text keeps its closing special token ([SEP]/EOS).
+            normalize: overrides the Embedder's default for this call.
+            show_progress: a tqdm bar that moves as batches finish.
+
+        Returns:
+            float32, C-contiguous: ``(n_embd,)`` for a str, ``(len(texts), n_embd)``
+            for a sequence (``(0, n_embd)`` when empty). With pooling "none", a
+            list of ``(n_tokens_i, n_embd)`` arrays, views of one contiguous matrix.
+            With pooling "rank", the scores.
+
+        An empty string is valid for models that add special tokens (BERT-like
+        models embed "[CLS] [SEP]"); for a model that adds none it is an error.
+        """
+        single = isinstance(texts, str)
+        items = [texts] if single else _as_text_list(texts)
+        norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
+        trunc = self._truncate_arg(truncate)
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+        progress, bar = self._progress(len(items), show_progress)
+        try:
+            matrix, offsets = self._core.encode(items, truncate=trunc, norm=norm, batch_size=int(batch_size or 0),
+                                                progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        if offsets is None:
+            return matrix[0] if single else matrix
+        per_text = [matrix[offsets[i]:offsets[i + 1]] for i in range(len(items))]
+        return per_text[0] if single else per_text
+
+    def rank(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        """Relevance scores of documents for a query, from a reranker model.
+
+        Not supported yet: no reranker GGUF can be obtained offline to test it
+        against, so this raises rather than return unverified scores.
+        """
+        raise NotImplementedError(
+            "rank() is not supported yet: it needs a reranker GGUF (pooling 'rank'), and none is in the "
+            "catalogue; use encode() and cosine similarity instead"
+        )
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cosine similarity matrix between two sets of embeddings (rows)."""
+        a = np.atleast_2d(np.asarray(a, dtype=np.float32))
+        b = np.atleast_2d(np.asarray(b, dtype=np.float32))
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return a @ b.T
+
+    # ------------------------------------------------------------ helpers
+    def _truncate_arg(self, truncate: bool | int) -> int:
+        if truncate is False or truncate is None:
+            return 0
+        if truncate is True:
+            return self.n_ctx
+        if isinstance(truncate, (int, np.integer)) and truncate >= 1:
+            return int(truncate)
+        raise ValueError(f"truncate must be True, False or a positive token count, got {truncate!r}")
+
+    @staticmethod
+    def _progress(total: int, show: bool) -> tuple[Callable[[int], None] | None, Any]:
+        if not show:
+            return None, None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="text", desc="embedding")
+
+        def update(n_done: int) -> None:
+            bar.update(n_done - bar.n)
+
+        return update, bar
+
+    def __repr__(self) -> str:
+        return (f"Embedder(model='{self.model.path}', pooling='{self.pooling}', n_embd={self.n_embd}, "
+                f"n_ctx={self.n_ctx}, n_batch={self.n_batch})")

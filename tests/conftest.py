@@ -1,0 +1,32 @@
+"""Shared fixtures: real models from the catalogue, fetched once per machine."""
+from __future__ import annotations
+
+import pytest
+
+import llamabatch
+from llamabatch import models
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    return str(models.fetch(models.DEFAULT_EMBEDDING_MODEL))
+
+
+@pytest.fixture(scope="session")
+def smollm_path() -> str:
+    return str(models.fetch(models.DEFAULT_GENERATION_MODEL))
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path: str) -> llamabatch.Model:
+    return llamabatch.Model(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def smollm(smollm_path: str) -> llamabatch.Model:
+    return llamabatch.Model(smollm_path)
+
+
+@pytest.fixture(scope="session")
+def embedder(minilm_path: str) -> llamabatch.Embedder:
+    return llamabatch.Embedder(minilm_path)
