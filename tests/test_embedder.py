@@ -215,3 +215,14 @@ def test_properties(embedder):
     assert embedder.n_ctx == 512
     assert set(embedder.stats) >= {"decodes", "tokens", "decode_seconds"}
     assert "all-MiniLM" in repr(embedder) or "minilm" in repr(embedder).lower()
+
+
+def test_an_error_in_the_progress_callback_stops_the_run_cleanly(embedder):
+    def boom(n_done: int) -> None:
+        raise KeyboardInterrupt("stop")
+
+    texts = ["x " * 200] * 10
+    with pytest.raises(KeyboardInterrupt, match="stop"):
+        embedder._core.encode(texts, progress=boom)
+    # The embedder is still usable afterwards, and gives the same answer.
+    np.testing.assert_allclose(embedder.encode(texts[:2]), embedder.encode(texts[:2]), atol=1e-6)
