@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "llamabatch/batch.h"
+#include "llamabatch/chat.h"
 #include "llamabatch/context.h"
 #include "llamabatch/embed.h"
 #include "llamabatch/engine.h"
 #include "llamabatch/errors.h"
+#include "llamabatch/generate.h"
 #include "llamabatch/model.h"
 #include "llamabatch/tokenizer.h"
 
@@ -219,6 +221,53 @@ std::vector<std::vector<llama_token>> token_sequences(const nb::sequence& seqs) 
     }
     return out;
 }
+
+
+// A prompt as Python gives it: a str, or a list of {"role", "content"} dicts.
+struct PromptInput {
+    bool is_messages = false;
+    std::string text;
+    std::vector<ChatMessage> messages;
+};
+
+std::string message_field(nb::handle message, const char* key, size_t i) {
+    nb::object value;
+    try {
+        value = message[key];
+    } catch (nb::python_error&) {
+        throw InvalidArgument("prompt " + std::to_string(i) + ": each message needs '" + key + "' (a dict with 'role' and 'content')");
+    }
+    if (!nb::isinstance<nb::str>(value)) {
+        throw WrongType("prompt " + std::to_string(i) + ": message '" + key + "' must be a str");
+    }
+    return nb::cast<std::string>(value);
+}
+
+std::vector<PromptInput> prompt_inputs(const nb::sequence& prompts) {
+    std::vector<PromptInput> out;
+    const size_t n = nb::len(prompts);
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        nb::object p = prompts[i];
+        PromptInput in;
+        if (nb::isinstance<nb::str>(p)) {
+            in.text = nb::cast<std::string>(p);
+        } else if (nb::isinstance<nb::list>(p) || nb::isinstance<nb::tuple>(p)) {
+            in.is_messages = true;
+            for (nb::handle m : nb::cast<nb::sequence>(p)) {
+                in.messages.push_back({message_field(m, "role", i), message_field(m, "content", i)});
+            }
+            if (in.messages.empty()) throw InvalidArgument("prompt " + std::to_string(i) + " is an empty list of messages");
+        } else {
+            throw WrongType("prompts[" + std::to_string(i) + "] is " + std::string(Py_TYPE(p.ptr())->tp_name) +
+                            ": a prompt is a str or a list of {'role', 'content'} messages");
+        }
+        out.push_back(std::move(in));
+    }
+    return out;
+}
+
+const char* finish_name(FinishReason r) { return r == FinishReason::Stop ? "stop" : "length"; }
 
 }  // namespace
 
@@ -499,4 +548,92 @@ NB_MODULE(_core, m) {
              "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
              "Returns (matrix, offsets): pooled rows in input order and None, or for pooling 'none'\n"
              "one row per token and the int64 offsets of each text's rows.");
+
+    // ---------------------------------------------------------------- Generator
+    nb::class_<Generator>(m, "Generator", "Continuous-batching generation (see llamabatch.Generator).")
+        .def("__init__",
+             [](Generator* self, Model& model, int32_t n_parallel, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                bool flash_attn) {
+                 GenerationOptions o;
+                 o.n_parallel = n_parallel;
+                 o.n_ctx = n_ctx;
+                 o.n_batch = n_batch;
+                 o.n_threads = n_threads;
+                 o.flash_attn = flash_attn;
+                 nb::gil_scoped_release release;
+                 new (self) Generator(model, o);
+             },
+             "model"_a, "n_parallel"_a = 16, "n_ctx"_a = 0, "n_batch"_a = 0, "n_threads"_a = 0, "flash_attn"_a = true,
+             nb::keep_alive<1, 2>())
+        .def_prop_ro("n_parallel", [](const Generator& g) { return g.settings().n_seq_max; })
+        .def_prop_ro("n_ctx", [](const Generator& g) { return g.settings().n_ctx; })
+        .def_prop_ro("n_batch", [](const Generator& g) { return g.settings().n_batch; })
+        .def_prop_ro("n_threads", [](const Generator& g) { return g.settings().n_threads; })
+        .def_prop_ro("stats", [](const Generator& g) {
+            const GenerationStats& s = g.stats();
+            nb::dict d;
+            d["decodes"] = s.decodes;
+            d["batch_tokens"] = s.batch_tokens;
+            d["prompt_tokens"] = s.prompt_tokens;
+            d["generated_tokens"] = s.generated_tokens;
+            d["sequences"] = s.sequences;
+            d["decode_seconds"] = s.decode_seconds;
+            d["total_seconds"] = s.total_seconds;
+            return d;
+        })
+        .def("reset_stats", &Generator::reset_stats)
+        .def("generate",
+             [](Generator& g, nb::sequence prompts, bool chat, nb::object system, int32_t max_new_tokens,
+                float temperature, int32_t top_k, float top_p, float min_p, int64_t seed,
+                std::vector<std::string> stop, nb::object progress) {
+                 const std::vector<PromptInput> inputs = prompt_inputs(prompts);
+                 const bool has_system = !system.is_none();
+                 const std::string system_text = has_system ? nb::cast<std::string>(system) : std::string();
+                 SamplingParams sp;
+                 sp.temperature = temperature;
+                 sp.top_k = top_k;
+                 sp.top_p = top_p;
+                 sp.min_p = min_p;
+                 if (seed < -1 || seed > static_cast<int64_t>(UINT32_MAX) - 1) {
+                     throw InvalidArgument("seed " + std::to_string(seed) + " must be in 0..4294967294 (or None)");
+                 }
+                 sp.seed = seed < 0 ? LLAMA_DEFAULT_SEED : static_cast<uint32_t>(seed);
+                 std::vector<GenerationResult> results;
+                 ProgressFn on_progress = python_progress(std::move(progress));
+                 run_released([&] {
+                     std::vector<GenerationRequest> requests(inputs.size());
+                     for (size_t i = 0; i < inputs.size(); ++i) {
+                         const PromptInput& in = inputs[i];
+                         if (in.is_messages || chat) {
+                             std::vector<ChatMessage> messages;
+                             if (has_system) messages.push_back({"system", system_text});
+                             if (in.is_messages) {
+                                 messages.insert(messages.end(), in.messages.begin(), in.messages.end());
+                             } else {
+                                 messages.push_back({"user", in.text});
+                             }
+                             requests[i].prompt = chat_prompt_tokens(g.model(), messages);
+                         } else {
+                             requests[i].prompt = plain_prompt_tokens(g.model(), in.text);
+                         }
+                         requests[i].max_new_tokens = max_new_tokens;
+                         requests[i].sampling = sp;
+                         requests[i].stop = stop;
+                     }
+                     results = g.run(requests, on_progress);
+                 });
+                 nb::list out;
+                 for (auto& r : results) {
+                     std::unique_ptr<int32_t[]> buf(new int32_t[std::max<size_t>(r.tokens.size(), 1)]);
+                     std::memcpy(buf.get(), r.tokens.data(), r.tokens.size() * sizeof(int32_t));
+                     out.append(nb::make_tuple(owned_array(std::move(buf), {r.tokens.size()}),
+                                               nb::bytes(r.text.data(), r.text.size()), finish_name(r.finish),
+                                               r.prompt_tokens));
+                 }
+                 return out;
+             },
+             "prompts"_a, "chat"_a = false, "system"_a = nb::none(), "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
+             "top_k"_a = 0, "top_p"_a = 1.0f, "min_p"_a = 0.0f, "seed"_a = -1,
+             "stop"_a = std::vector<std::string>{}, "progress"_a = nb::none(),
+             "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.");
 }

@@ -66,6 +66,9 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
         s.n_threads = std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
     }
 
+    s.n_cells = s.n_batch;
+    s.kv_unified = true;
+
     s.pooling = o.pooling;
     if (s.pooling == LLAMA_POOLING_TYPE_UNSPECIFIED) {
         s.pooling = model.pooling() == LLAMA_POOLING_TYPE_UNSPECIFIED ? LLAMA_POOLING_TYPE_NONE
@@ -79,16 +82,18 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
 }
 
 Context::Context(Model& model, const ContextOptions& options)
-    : model_(model), settings_(derive_settings(model, options)) {
+    : Context(model, derive_settings(model, options)) {}
+
+Context::Context(Model& model, const ContextSettings& settings) : model_(model), settings_(settings) {
     llama_context_params p = llama_context_default_params();
-    // Sequences are independent and the memory is cleared between batches, so
-    // one unified cache of n_batch cells holds every sequence of a batch, and
-    // no sequence is limited to n_ctx / n_seq_max.
-    p.n_ctx = static_cast<uint32_t>(settings_.n_batch);
+    // For streaming, sequences are independent and the memory is cleared
+    // between batches, so one unified cache of n_batch cells holds every
+    // sequence of a batch, and no sequence is limited to n_ctx / n_seq_max.
+    p.n_ctx = static_cast<uint32_t>(settings_.n_cells);
     p.n_batch = static_cast<uint32_t>(settings_.n_batch);
     p.n_ubatch = static_cast<uint32_t>(settings_.n_ubatch);
     p.n_seq_max = static_cast<uint32_t>(settings_.n_seq_max);
-    p.kv_unified = true;
+    p.kv_unified = settings_.kv_unified;
     p.n_threads = settings_.n_threads;
     p.n_threads_batch = settings_.n_threads;
     p.embeddings = settings_.embeddings;

@@ -33,6 +33,11 @@ struct ContextSettings {
     bool embeddings = false;
     PoolingType pooling = LLAMA_POOLING_TYPE_NONE;
     bool flash_attn = true;
+    // The cache: n_cells cells in all. Unified: every sequence may use all of
+    // them (streaming, where memory is cleared between batches). Not unified:
+    // each of the n_seq_max sequences owns n_cells / n_seq_max (generation).
+    int32_t n_cells = 0;
+    bool kv_unified = true;
 };
 
 // Derives the settings for a context that streams independent sequences (the
@@ -43,6 +48,8 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& option
 class Context {
 public:
     Context(Model& model, const ContextOptions& options);
+    // Settings derived elsewhere (see derive_settings, derive_generation_settings).
+    Context(Model& model, const ContextSettings& settings);
 
     llama_context* get() { return ctx_.get(); }
     Model& model() { return model_; }

@@ -24,9 +24,6 @@ constexpr int kNormTaxicab = 1;
 constexpr int kNormL2 = 2;
 void normalize_embedding(const float* in, float* out, int32_t n, int norm);
 
-// Called after each decode with the number of texts finished; return false to stop.
-using ProgressFn = std::function<bool(size_t n_done)>;
-
 class Embedder {
 public:
     // options.embeddings is forced on; pooling UNSPECIFIED means the model's own.

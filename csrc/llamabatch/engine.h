@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -13,6 +14,9 @@
 #include "llamabatch/context.h"
 
 namespace llamabatch {
+
+// Called after each decode with the number of inputs finished; return false to stop.
+using ProgressFn = std::function<bool(size_t n_done)>;
 
 // One input sequence (not owned).
 struct TokenSpan {

@@ -7,12 +7,15 @@
 """
 from ._core import Batch, Context, Engine, Model, max_parallel_sequences, set_verbose, system_info
 from .embedder import Embedder
+from .generator import Completion, Generator
 
 __all__ = [
     "Batch",
+    "Completion",
     "Context",
     "Embedder",
     "Engine",
+    "Generator",
     "Model",
     "max_parallel_sequences",
     "set_verbose",

@@ -1,0 +1,30 @@
+// Chat prompts through the model's own template (llama.cpp's template support).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "llamabatch/model.h"
+
+namespace llamabatch {
+
+struct ChatMessage {
+    std::string role;     // "system", "user", "assistant"
+    std::string content;
+};
+
+// The prompt text for messages, ending where the assistant's turn begins.
+// Throws InvalidArgument if the model has no chat template (a base model) or
+// llama.cpp does not know its template.
+std::string apply_chat_template(const Model& model, const std::vector<ChatMessage>& messages);
+
+// Tokens of a plain prompt: the model's BOS (if it wants one) and the text,
+// with "<|...|>"-like text kept as text.
+std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::string& text);
+
+// Tokens of a chat prompt: the messages through the model's template, whose
+// special tokens (such as <|im_start|>) are parsed as such.
+std::vector<llama_token> chat_prompt_tokens(const Model& model, const std::vector<ChatMessage>& messages);
+
+}  // namespace llamabatch

@@ -1,0 +1,251 @@
+#include "llamabatch/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "llamabatch/errors.h"
+
+namespace llamabatch {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+std::string str(long long v) { return std::to_string(v); }
+constexpr int32_t kDefaultSequenceContext = 2048;
+}  // namespace
+
+size_t complete_utf8_prefix(const std::string& s) {
+    // Walk back over continuation bytes to the last lead byte and check that
+    // its character is complete.
+    size_t i = s.size();
+    size_t back = 0;
+    while (i > 0 && back < 4 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) {
+        --i;
+        ++back;
+    }
+    if (i == 0) return back == 0 ? 0 : s.size();
+    const auto lead = static_cast<unsigned char>(s[i - 1]);
+    size_t need = 0;
+    if (lead < 0x80) need = 0;
+    else if ((lead & 0xE0) == 0xC0) need = 1;
+    else if ((lead & 0xF0) == 0xE0) need = 2;
+    else if ((lead & 0xF8) == 0xF0) need = 3;
+    else return s.size();  // not a lead byte: leave invalid text as it is
+    return back >= need ? s.size() : i - 1;
+}
+
+ContextSettings derive_generation_settings(const Model& model, const GenerationOptions& o) {
+    if (!model.causal()) {
+        throw InvalidArgument("'" + model.path() + "' is a non-causal (embedding) model and cannot generate "
+                              "text: use Embedder for it");
+    }
+    if (model.has_encoder()) {
+        throw InvalidArgument("encoder-decoder models are not supported by Generator");
+    }
+    const auto max_parallel = static_cast<int32_t>(llama_max_parallel_sequences());
+    if (o.n_parallel < 1 || o.n_parallel > max_parallel) {
+        throw InvalidArgument("n_parallel " + str(o.n_parallel) + " must be in 1.." + str(max_parallel));
+    }
+    if (o.n_ctx < 0 || o.n_batch < 0 || o.n_threads < 0) {
+        throw InvalidArgument("n_ctx, n_batch and n_threads must be positive (or None to derive them)");
+    }
+    const int32_t n_ctx_train = std::max(model.n_ctx_train(), 1);
+    if (o.n_ctx > n_ctx_train) {
+        throw InvalidArgument("n_ctx " + str(o.n_ctx) + " is above the " + str(n_ctx_train) +
+                              " tokens this model was trained on; use n_ctx <= " + str(n_ctx_train));
+    }
+    ContextSettings s;
+    s.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(n_ctx_train, kDefaultSequenceContext);
+    s.n_batch = o.n_batch > 0 ? o.n_batch : std::max(512, o.n_parallel);
+    if (s.n_batch < o.n_parallel) {
+        throw InvalidArgument("n_batch " + str(s.n_batch) + " is below n_parallel " + str(o.n_parallel) +
+                              ": every running sequence needs a place in each batch");
+    }
+    s.n_ubatch = std::min(s.n_batch, 512);
+    s.n_seq_max = o.n_parallel;
+    s.n_threads = o.n_threads > 0 ? o.n_threads
+                                  : std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
+    s.embeddings = false;
+    s.pooling = LLAMA_POOLING_TYPE_NONE;
+    s.flash_attn = o.flash_attn;
+    // Each sequence owns n_ctx cells, so no running sequence can crowd out another.
+    s.n_cells = s.n_ctx * o.n_parallel;
+    s.kv_unified = false;
+    return s;
+}
+
+struct Generator::Slot {
+    int64_t request = -1;  // index of the request it serves; -1 when free
+    llama_seq_id seq_id = 0;
+    int32_t n_past = 0;        // tokens of this sequence in memory
+    int32_t n_prompt_fed = 0;  // prompt tokens already in a batch
+    int32_t i_batch = -1;      // batch index whose logits give the next token
+    llama_token next = LLAMA_TOKEN_NULL;
+    SamplerPtr sampler;
+    GenerationResult result;
+    size_t stop_scan_from = 0;  // stop strings are searched from here on
+
+    bool busy() const { return request >= 0; }
+};
+
+Generator::Generator(Model& model, const GenerationOptions& options)
+    : model_(model),
+      context_(std::make_unique<Context>(model, derive_generation_settings(model, options))),
+      batch_(context_->settings().n_batch, context_->settings().n_seq_max),
+      slots_(static_cast<size_t>(context_->settings().n_seq_max)) {
+    for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq_id = static_cast<llama_seq_id>(i);
+}
+
+Generator::~Generator() = default;
+
+bool Generator::accept_token(Slot& slot, llama_token token, const GenerationRequest& request) {
+    const llama_vocab* vocab = model_.vocab();
+    if (llama_vocab_is_eog(vocab, token)) {
+        slot.result.finish = FinishReason::Stop;
+        return false;
+    }
+    slot.result.tokens.push_back(token);
+    ++stats_.generated_tokens;
+
+    char piece[256];
+    const int32_t n = llama_token_to_piece(vocab, token, piece, sizeof(piece), 0, false);
+    if (n > 0) slot.result.text.append(piece, static_cast<size_t>(n));
+
+    std::string& text = slot.result.text;
+    size_t longest = 0;
+    for (const auto& stop : request.stop) {
+        longest = std::max(longest, stop.size());
+        const size_t at = text.find(stop, slot.stop_scan_from);
+        if (!stop.empty() && at != std::string::npos) {
+            text.resize(at);
+            slot.result.finish = FinishReason::Stop;
+            return false;
+        }
+    }
+    if (longest > 0) slot.stop_scan_from = text.size() >= longest ? text.size() - longest + 1 : 0;
+
+    if (static_cast<int32_t>(slot.result.tokens.size()) >= request.max_new_tokens ||
+        slot.n_past >= settings().n_ctx) {  // no room to feed this token back
+        slot.result.finish = FinishReason::Length;
+        return false;
+    }
+    slot.next = token;
+    return true;
+}
+
+void Generator::finish(Slot& slot, FinishReason reason, std::vector<GenerationResult>& results) {
+    slot.result.finish = reason;
+    slot.result.text.resize(complete_utf8_prefix(slot.result.text));
+    results[static_cast<size_t>(slot.request)] = std::move(slot.result);
+    if (llama_memory_t mem = llama_get_memory(context_->get())) {
+        llama_memory_seq_rm(mem, slot.seq_id, -1, -1);
+    }
+    slot.request = -1;
+    slot.sampler.reset();
+    ++stats_.sequences;
+}
+
+std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest>& requests,
+                                             const ProgressFn& on_progress) {
+    const int32_t n_ctx = settings().n_ctx;
+    for (size_t i = 0; i < requests.size(); ++i) {
+        const auto& r = requests[i];
+        const auto n = static_cast<int64_t>(r.prompt.size());
+        if (n == 0) throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " is empty: give it some text");
+        if (n > n_ctx) {
+            throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " has " + str(n) +
+                                  " tokens, above the limit of " + str(n_ctx) +
+                                  " tokens per sequence (shorten it, or raise n_ctx)");
+        }
+        if (r.max_new_tokens < 1) {
+            throw InvalidArgument("max_new_tokens " + str(r.max_new_tokens) + " must be at least 1");
+        }
+        validate(r.sampling);
+        for (llama_token t : r.prompt) {
+            if (t < 0 || t >= model_.n_vocab()) {
+                throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " has token id " + str(t) +
+                                      ", outside the vocabulary 0.." + str(model_.n_vocab() - 1));
+            }
+        }
+    }
+
+    const auto t0 = Clock::now();
+    context_->clear_memory();
+    std::vector<GenerationResult> results(requests.size());
+    size_t next_request = 0;
+    size_t n_finished = 0;
+    const int32_t capacity = batch_.capacity();
+
+    for (;;) {
+        // Free slots take the next prompts at once.
+        for (auto& slot : slots_) {
+            if (slot.busy() || next_request >= requests.size()) continue;
+            const auto& r = requests[next_request];
+            slot.request = static_cast<int64_t>(next_request++);
+            slot.n_past = 0;
+            slot.n_prompt_fed = 0;
+            slot.i_batch = -1;
+            slot.stop_scan_from = 0;
+            slot.sampler = make_sampler(r.sampling);
+            slot.result = GenerationResult{};
+            slot.result.prompt_tokens = static_cast<int32_t>(r.prompt.size());
+            stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
+        }
+        if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy(); })) break;
+
+        // One batch: first the next token of every running sequence, then
+        // prompt chunks in the room that is left.
+        batch_.clear();
+        for (auto& slot : slots_) {
+            if (!slot.busy()) continue;
+            const auto& r = requests[static_cast<size_t>(slot.request)];
+            if (slot.n_prompt_fed < static_cast<int32_t>(r.prompt.size())) continue;  // still prefilling
+            slot.i_batch = batch_.n_tokens();
+            batch_.add(slot.next, slot.n_past++, &slot.seq_id, 1, true);
+        }
+        for (auto& slot : slots_) {
+            if (!slot.busy()) continue;
+            const auto& prompt = requests[static_cast<size_t>(slot.request)].prompt;
+            const int32_t remaining = static_cast<int32_t>(prompt.size()) - slot.n_prompt_fed;
+            const int32_t room = capacity - batch_.n_tokens();
+            if (remaining <= 0 || room <= 0) continue;
+            const int32_t chunk = std::min(remaining, room);
+            const bool completes = chunk == remaining;
+            batch_.add_sequence(prompt.data() + slot.n_prompt_fed, chunk, slot.seq_id, slot.n_past,
+                                completes ? Output::Last : Output::None);
+            slot.n_prompt_fed += chunk;
+            slot.n_past += chunk;
+            slot.i_batch = completes ? batch_.n_tokens() - 1 : -1;
+        }
+
+        const auto td = Clock::now();
+        context_->decode(batch_);
+        stats_.decode_seconds += std::chrono::duration<double>(Clock::now() - td).count();
+        ++stats_.decodes;
+        stats_.batch_tokens += batch_.n_tokens();
+
+        const size_t finished_before = n_finished;
+        for (auto& slot : slots_) {
+            if (!slot.busy() || slot.i_batch < 0) continue;
+            const llama_token token = llama_sampler_sample(slot.sampler.get(), context_->get(), slot.i_batch);
+            slot.i_batch = -1;
+            const auto& r = requests[static_cast<size_t>(slot.request)];
+            if (!accept_token(slot, token, r)) {
+                finish(slot, slot.result.finish, results);
+                ++n_finished;
+            }
+        }
+        if (n_finished != finished_before && on_progress && !on_progress(n_finished)) {
+            for (auto& slot : slots_) {
+                if (slot.busy()) finish(slot, FinishReason::Length, results);
+            }
+            stats_.total_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+            throw Cancelled();
+        }
+    }
+    stats_.total_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    return results;
+}
+
+}  // namespace llamabatch

@@ -1,0 +1,265 @@
+"""The ``llamabatch`` command: dataset-scale embedding and generation, and batch-size sweeps.
+
+    llamabatch embed INPUT -o OUTPUT [--model M] [--text-field text] [--id-field id]
+                   [--batch-size N] [--checkpoint-every 10000] [--resume | --overwrite]
+    llamabatch generate INPUT -o OUTPUT [--model M] [--prompt-field text] [--chat]
+                   [--max-new-tokens N] [--n-parallel N] [--resume | --overwrite]
+    llamabatch sweep [INPUT] --task embed|generate --batch-sizes 1,4,8,16,32,64
+                   [--limit N] [--reference-field F] --out DIR
+
+INPUT is JSONL, CSV, Parquet or plain text (one item a line), read as a stream.
+OUTPUT is Parquet, or .npy for embeddings (ids then go to NAME.ids.jsonl).
+Finished rows are checkpointed in OUTPUT.parts/ every --checkpoint-every rows;
+a run killed at any moment goes on with --resume and gives the same output.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main"]
+
+EXIT_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    from .checkpoint import CheckpointError
+    from .datasets import DataError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, CheckpointError, ValueError, FileNotFoundError, IsADirectoryError) as e:
+        print(f"llamabatch {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"\nllamabatch {args.command}: interrupted; finished chunks are kept, "
+              "run again with --resume to go on", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llamabatch", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    e = sub.add_parser("embed", help="embed every text of a dataset",
+                       description="Embed every text of INPUT into OUTPUT (Parquet or .npy), with checkpoints.")
+    _io_args(e, field_flag="--text-field")
+    e.add_argument("--batch-size", type=_positive, default=None,
+                   help="texts per decode at most (default: as many as fit in the model's batch)")
+    e.add_argument("--no-truncate", dest="truncate", action="store_false",
+                   help="fail on a text longer than the model's context instead of cutting it")
+    e.set_defaults(func=_cmd_embed)
+
+    g = sub.add_parser("generate", help="generate a completion for every prompt of a dataset",
+                       description="Generate a completion for every prompt of INPUT into OUTPUT (Parquet), "
+                                   "with checkpoints.")
+    _io_args(g, field_flag="--prompt-field")
+    _generation_args(g)
+    g.add_argument("--chat", action="store_true", help="wrap each prompt in the model's chat template")
+    g.add_argument("--n-parallel", type=_positive, default=16, help="sequences decoding together (default 16)")
+    g.add_argument("--n-ctx", type=_positive, default=None, help="context tokens (default: from the model)")
+    g.set_defaults(func=_cmd_generate)
+
+    s = sub.add_parser("sweep", help="time a task at several batch sizes; write results and a plot",
+                       description="Run a task at each batch size (n_parallel for generation), compare outputs "
+                                   "with batch size 1 and with a reference field, and write DIR/results.csv, "
+                                   "DIR/results.json and DIR/sweep.png.")
+    s.add_argument("input", nargs="?", default=None,
+                   help="dataset (default: the 300 shipped food and drink captions)")
+    s.add_argument("--task", choices=("embed", "generate"), default="embed")
+    s.add_argument("--batch-sizes", type=_int_list, default=[1, 4, 8, 16, 32, 64],
+                   help="comma-separated (default 1,4,8,16,32,64)")
+    s.add_argument("--limit", type=_positive, default=None, help="use the first N rows only")
+    s.add_argument("--text-field", default="text", help="field of the text or prompt (default text)")
+    s.add_argument("--reference-field", default=None,
+                   help="field to compare outputs with (default: 'items' for the shipped captions)")
+    s.add_argument("--format", choices=("jsonl", "csv", "parquet", "text"), default=None)
+    s.add_argument("--out", required=True, type=Path, help="folder for results.csv, results.json, sweep.png")
+    s.add_argument("--model", default=None, help="catalogue name or .gguf path")
+    s.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all)")
+    s.add_argument("--repeats", type=_positive, default=1, help="time each batch size N times, keep the best")
+    _generation_args(s, max_new_tokens=64)
+    s.add_argument("--no-chat", dest="chat", action="store_false",
+                   help="generate: do not wrap prompts in the chat template")
+    s.add_argument("--n-ctx", type=_positive, default=None, help="generate: context tokens")
+    s.add_argument("--no-progress", dest="progress", action="store_false")
+    s.set_defaults(func=_cmd_sweep)
+    return p
+
+
+def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
+    p.add_argument("input", type=Path, help="JSONL, CSV, Parquet or text file (one item a line)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output .parquet (or .npy for embeddings)")
+    p.add_argument("--model", default=None, help="catalogue name or .gguf path")
+    p.add_argument(field_flag, dest="text_field", default="text", help="field of the text (default text)")
+    p.add_argument("--id-field", default=None,
+                   help="field of the id, kept in the output (default: 'id' if the input has it, "
+                        "else the line number, in a column 'line')")
+    p.add_argument("--format", choices=("jsonl", "csv", "parquet", "text"), default=None,
+                   help="input format (default: from the file name; unknown suffixes are text)")
+    p.add_argument("--checkpoint-every", type=_positive, default=10_000,
+                   help="rows per durable chunk (default 10000)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="go on from the checkpoint of an earlier run")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing output and checkpoint")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="log, skip and count malformed lines instead of stopping at the first")
+    p.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _generation_args(p: argparse.ArgumentParser, *, max_new_tokens: int = 256) -> None:
+    p.add_argument("--max-new-tokens", type=_positive, default=max_new_tokens,
+                   help=f"tokens to generate at most (default {max_new_tokens})")
+    p.add_argument("--prompt-template", default=None,
+                   help="prompt with {prompt} where the field's text goes, e.g. 'Summarise: {prompt}'")
+    p.add_argument("--system", default=None, help="system message (with chat)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default)")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--min-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    values = [_positive(t.strip()) for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one batch size, e.g. 1,4,8")
+    return values
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _settings(args: argparse.Namespace, task: str, model_path: Path, id_field: str | None) -> dict:
+    return {"task": task, "model": str(model_path), "text_field": args.text_field, "id_field": id_field,
+            "format": args.format, "checkpoint_every": args.checkpoint_every}
+
+
+def _prepare(args: argparse.Namespace, task: str, default_model: str, extra: dict):
+    """Checks INPUT/OUTPUT, resolves the model and the id field, opens the checkpoint."""
+    from . import datasets, models, outputs
+    from .checkpoint import Checkpoint
+
+    if not args.input.is_file():
+        raise FileNotFoundError(f"input {str(args.input)!r} does not exist or is not a file")
+    out_fmt = outputs.output_format(args.output)
+    if out_fmt == "npy" and task != "embed":
+        raise ValueError("a .npy output holds embeddings only; write generations to a .parquet file")
+    id_field = args.id_field
+    if id_field is None and datasets.has_field(args.input, "id", args.format):
+        id_field = "id"
+    model_path = models.resolve(args.model, default_model)
+    settings = {**_settings(args, task, model_path, id_field), **extra}
+    ckpt = Checkpoint(args.output, settings, input_path=args.input, resume=args.resume, overwrite=args.overwrite)
+    if args.overwrite and out_fmt == "npy":
+        outputs.ids_sidecar(args.output).unlink(missing_ok=True)
+    return ckpt, model_path, id_field
+
+
+def _finish(args: argparse.Namespace, task, ckpt, id_field) -> int:
+    from .runner import run
+
+    summary = run(task, args.input, args.output, ckpt, text_field=args.text_field, id_field=id_field,
+                  fmt=args.format, checkpoint_every=args.checkpoint_every, skip_bad=args.skip_bad,
+                  progress=args.progress)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from . import models
+    from .runner import EmbedTask
+
+    extra = {"batch_size": args.batch_size, "truncate": args.truncate}
+    ckpt, model_path, id_field = _prepare(args, "embed", models.DEFAULT_EMBEDDING_MODEL, extra)
+    if ckpt.already_complete:
+        print(f"{args.output} is already complete; nothing to do")
+        return 0
+    from .embedder import Embedder
+
+    embedder = Embedder(str(model_path), n_threads=args.threads)
+    task = EmbedTask(embedder, batch_size=args.batch_size, truncate=args.truncate,
+                     slice_size=max(256, args.batch_size or 0))
+    return _finish(args, task, ckpt, id_field)
+
+
+def _generation_options(args: argparse.Namespace) -> dict:
+    return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
+            "top_p": args.top_p, "min_p": args.min_p, "seed": args.seed, "stop": args.stop,
+            "chat": args.chat, "system": args.system}
+
+
+def _generator_class():
+    import llamabatch
+
+    cls = getattr(llamabatch, "Generator", None)
+    if cls is None:
+        raise ValueError("this build of llamabatch has no Generator; generation is not available")
+    return cls
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from . import models
+    from .runner import GenerateTask
+
+    options = _generation_options(args)
+    extra = {**options, "prompt_template": args.prompt_template, "n_parallel": args.n_parallel,
+             "n_ctx": args.n_ctx}
+    ckpt, model_path, id_field = _prepare(args, "generate", models.DEFAULT_GENERATION_MODEL, extra)
+    if ckpt.already_complete:
+        print(f"{args.output} is already complete; nothing to do")
+        return 0
+    generator = _generator_class()(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx,
+                                   n_threads=args.threads)
+    task = GenerateTask(generator, options=options, template=args.prompt_template,
+                        slice_size=max(64, 8 * args.n_parallel))
+    return _finish(args, task, ckpt, id_field)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    config = sweep.SweepConfig(
+        task=args.task, input=args.input, batch_sizes=args.batch_sizes, limit=args.limit,
+        text_field=args.text_field, reference_field=args.reference_field, fmt=args.format,
+        model=args.model, threads=args.threads, repeats=args.repeats,
+        generation=_generation_options(args), prompt_template=args.prompt_template, n_ctx=args.n_ctx,
+        progress=args.progress,
+    )
+    if args.task == "generate":
+        _generator_class()
+    result = sweep.run_sweep(config)
+    files = sweep.write_results(result, args.out)
+    print(sweep.format_table(result))
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
