@@ -26,8 +26,13 @@ CAPTIONS = Path(llamabatch.__file__).parent / "data" / "captions.jsonl"
 N = 40
 
 
+# One thread: llama.cpp's worker threads spin while they wait for each other, which makes
+# them slow to a crawl on a busy or 2-core CI machine; one thread gives the same values.
+QUIET = ("--no-progress", "--threads", "1")
+
+
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "llamabatch.cli", *map(str, args), "--no-progress"],
+    proc = subprocess.run([sys.executable, "-m", "llamabatch.cli", *map(str, args), *QUIET],
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
@@ -121,7 +126,7 @@ def test_malformed_line_is_an_error_or_skipped_and_counted(tmp_path, embedder):
     proc = cli("embed", src, "-o", out, check=False)
     assert proc.returncode == 1
     assert "line 3" in proc.stderr and "malformed JSON" in proc.stderr and "--skip-bad" in proc.stderr
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "out.parquet.parts").exists()  # nothing to resume: no leftovers
 
     proc = cli("embed", src, "-o", out, "--skip-bad", "--overwrite")
     assert "skipped: 2 bad lines" in proc.stdout
@@ -187,7 +192,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     out = tmp_path / "out.parquet"
     manifest = tmp_path / "out.parquet.parts" / "manifest.json"
     proc = subprocess.Popen([sys.executable, "-m", "llamabatch.cli", "embed", str(src), "-o", str(out),
-                             "--checkpoint-every", "200", "--no-progress"],
+                             "--checkpoint-every", "200", *QUIET],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     killed_after = 0
@@ -239,3 +244,43 @@ def test_generate_to_parquet(tmp_path):
     assert all(1 <= n <= 6 for n in table.column("completion_tokens").to_pylist())
     proc = cli("generate", src, "-o", tmp_path / "gen.npy", "--prompt-field", "q", check=False)
     assert proc.returncode == 1 and ".parquet" in proc.stderr
+
+
+# --------------------------------------------------------------------------- checkpoint states a kill can leave
+
+
+def test_checkpoint_states_left_by_a_kill(tmp_path):
+    from llamabatch.checkpoint import Checkpoint, CheckpointError
+
+    out = tmp_path / "out.parquet"
+    settings = {"task": "embed", "checkpoint_every": 2}
+    table = pa.table({"id": [1, 2], "x": [0.5, 0.25]})
+    ck = Checkpoint(out, settings)
+    ck.add_chunk(lambda p: pq.write_table(table, p), rows=2, end=2, bad=0)
+    # killed while writing chunk 1 (a temporary file) or after writing it but before the manifest named it
+    (ck.parts_dir / ".part-000001.parquet.tmp").write_bytes(b"half a file")
+    pq.write_table(pa.table({"id": [99], "x": [9.0]}), ck.parts_dir / "part-000001.parquet")
+
+    with pytest.raises(CheckpointError, match="--resume"):
+        Checkpoint(out, settings)
+    with pytest.raises(CheckpointError, match="other settings"):
+        Checkpoint(out, {**settings, "checkpoint_every": 3}, resume=True)
+    ck2 = Checkpoint(out, settings, resume=True)
+    assert ck2.next_pos == 2 and ck2.rows_done == 2
+    assert not list(ck2.parts_dir.glob(".*.tmp"))
+    ck2.add_chunk(lambda p: pq.write_table(table, p), rows=2, end=4, bad=1)  # replaces the orphan
+    ck2.mark_input_done(end=4, bad=0)
+    ck2.finish(lambda p: pq.write_table(pa.concat_tables([pq.read_table(x) for x in ck2.part_paths()]), p))
+    assert pq.read_table(out).column("id").to_pylist() == [1, 2, 1, 2]
+    assert not ck2.parts_dir.exists()
+    assert Checkpoint(out, settings, resume=True).already_complete
+
+
+def test_long_text_is_cut_by_default_and_an_error_naming_its_line_with_no_truncate(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("tea\n\n" + "coffee " * 700 + "\nmilk\n")
+    out = tmp_path / "out.parquet"
+    cli("embed", src, "-o", out)
+    assert pq.read_table(out).column("line").to_pylist() == [1, 3, 4]
+    proc = cli("embed", src, "-o", tmp_path / "strict.parquet", "--no-truncate", check=False)
+    assert proc.returncode == 1 and "line 3" in proc.stderr and "tokens" in proc.stderr

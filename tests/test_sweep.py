@@ -18,7 +18,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "llamabatch.cli", "sweep", *map(str, args), "--no-progress"],
+    proc = subprocess.run([sys.executable, "-m", "llamabatch.cli", "sweep", *map(str, args), "--no-progress",
+                           "--threads", "1"],  # see test_cli.QUIET
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc

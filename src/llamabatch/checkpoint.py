@@ -205,6 +205,12 @@ class Checkpoint:
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         fsync_dir(self.output.parent)
 
+    def discard_if_empty(self) -> None:
+        """Removes a checkpoint that holds no chunk (a run that failed before its first
+        checkpoint leaves nothing to resume, so nothing behind)."""
+        if not self.chunks and not self.already_complete and self.parts_dir.exists():
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
+
     # ------------------------------------------------------------ helpers
     def _fresh_manifest(self) -> dict[str, Any]:
         return {"version": VERSION, "settings": self.settings, "input": self.input_info,

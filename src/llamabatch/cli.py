@@ -1,4 +1,4 @@
-"""The ``llamabatch`` command: dataset-scale embedding and generation, and batch-size sweeps.
+"""The llamabatch command: dataset-scale embedding and generation, and batch-size sweeps.
 
     llamabatch embed INPUT -o OUTPUT [--model M] [--text-field text] [--id-field id]
                    [--batch-size N] [--checkpoint-every 10000] [--resume | --overwrite]
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("embed", help="embed every text of a dataset",
                        description="Embed every text of INPUT into OUTPUT (Parquet or .npy), with checkpoints.")
     _io_args(e, field_flag="--text-field")
-    e.add_argument("--batch-size", type=_positive, default=None,
+    e.add_argument("--batch-size", type=_positive, default=None, metavar="N",
                    help="texts per decode at most (default: as many as fit in the model's batch)")
     e.add_argument("--no-truncate", dest="truncate", action="store_false",
                    help="fail on a text longer than the model's context instead of cutting it")
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _io_args(g, field_flag="--prompt-field")
     _generation_args(g)
     g.add_argument("--chat", action="store_true", help="wrap each prompt in the model's chat template")
-    g.add_argument("--n-parallel", type=_positive, default=16, help="sequences decoding together (default 16)")
+    g.add_argument("--n-parallel", type=_positive, default=16, metavar="N", help="sequences decoding together (default 16)")
     g.add_argument("--n-ctx", type=_positive, default=None, help="context tokens (default: from the model)")
     g.set_defaults(func=_cmd_generate)
 
@@ -79,17 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("input", nargs="?", default=None,
                    help="dataset (default: the 300 shipped food and drink captions)")
     s.add_argument("--task", choices=("embed", "generate"), default="embed")
-    s.add_argument("--batch-sizes", type=_int_list, default=[1, 4, 8, 16, 32, 64],
+    s.add_argument("--batch-sizes", type=_int_list, default=[1, 4, 8, 16, 32, 64], metavar="N,N,...",
                    help="comma-separated (default 1,4,8,16,32,64)")
-    s.add_argument("--limit", type=_positive, default=None, help="use the first N rows only")
-    s.add_argument("--text-field", default="text", help="field of the text or prompt (default text)")
-    s.add_argument("--reference-field", default=None,
+    s.add_argument("--limit", type=_positive, default=None, metavar="N", help="use the first N rows only")
+    s.add_argument("--text-field", default="text", metavar="FIELD", help="field of the text or prompt (default text)")
+    s.add_argument("--reference-field", default=None, metavar="FIELD",
                    help="field to compare outputs with (default: 'items' for the shipped captions)")
     s.add_argument("--format", choices=("jsonl", "csv", "parquet", "text"), default=None)
-    s.add_argument("--out", required=True, type=Path, help="folder for results.csv, results.json, sweep.png")
-    s.add_argument("--model", default=None, help="catalogue name or .gguf path")
-    s.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all)")
-    s.add_argument("--repeats", type=_positive, default=1, help="time each batch size N times, keep the best")
+    s.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for results.csv, results.json, sweep.png")
+    s.add_argument("--model", default=None, metavar="M", help="catalogue name or .gguf path")
+    s.add_argument("--threads", type=_positive, default=None, metavar="N", help="CPU threads (default: all)")
+    s.add_argument("--repeats", type=_positive, default=None,
+                   help="time each batch size N times and keep the best (default: 3 for embed, 1 for generate)")
     _generation_args(s, max_new_tokens=64)
     s.add_argument("--no-chat", dest="chat", action="store_false",
                    help="generate: do not wrap prompts in the chat template")
@@ -102,26 +103,26 @@ def _parser() -> argparse.ArgumentParser:
 def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
     p.add_argument("input", type=Path, help="JSONL, CSV, Parquet or text file (one item a line)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .parquet (or .npy for embeddings)")
-    p.add_argument("--model", default=None, help="catalogue name or .gguf path")
-    p.add_argument(field_flag, dest="text_field", default="text", help="field of the text (default text)")
-    p.add_argument("--id-field", default=None,
+    p.add_argument("--model", default=None, metavar="M", help="catalogue name or .gguf path")
+    p.add_argument(field_flag, dest="text_field", default="text", metavar="FIELD", help="field of the text (default text)")
+    p.add_argument("--id-field", default=None, metavar="FIELD",
                    help="field of the id, kept in the output (default: 'id' if the input has it, "
                         "else the line number, in a column 'line')")
     p.add_argument("--format", choices=("jsonl", "csv", "parquet", "text"), default=None,
                    help="input format (default: from the file name; unknown suffixes are text)")
-    p.add_argument("--checkpoint-every", type=_positive, default=10_000,
+    p.add_argument("--checkpoint-every", type=_positive, default=10_000, metavar="N",
                    help="rows per durable chunk (default 10000)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="go on from the checkpoint of an earlier run")
     mode.add_argument("--overwrite", action="store_true", help="replace an existing output and checkpoint")
     p.add_argument("--skip-bad", action="store_true",
                    help="log, skip and count malformed lines instead of stopping at the first")
-    p.add_argument("--threads", type=_positive, default=None, help="CPU threads (default: all)")
+    p.add_argument("--threads", type=_positive, default=None, metavar="N", help="CPU threads (default: all)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def _generation_args(p: argparse.ArgumentParser, *, max_new_tokens: int = 256) -> None:
-    p.add_argument("--max-new-tokens", type=_positive, default=max_new_tokens,
+    p.add_argument("--max-new-tokens", type=_positive, default=max_new_tokens, metavar="N",
                    help=f"tokens to generate at most (default {max_new_tokens})")
     p.add_argument("--prompt-template", default=None,
                    help="prompt with {prompt} where the field's text goes, e.g. 'Summarise: {prompt}'")
@@ -183,9 +184,13 @@ def _prepare(args: argparse.Namespace, task: str, default_model: str, extra: dic
 def _finish(args: argparse.Namespace, task, ckpt, id_field) -> int:
     from .runner import run
 
-    summary = run(task, args.input, args.output, ckpt, text_field=args.text_field, id_field=id_field,
-                  fmt=args.format, checkpoint_every=args.checkpoint_every, skip_bad=args.skip_bad,
-                  progress=args.progress)
+    try:
+        summary = run(task, args.input, args.output, ckpt, text_field=args.text_field, id_field=id_field,
+                      fmt=args.format, checkpoint_every=args.checkpoint_every, skip_bad=args.skip_bad,
+                      progress=args.progress)
+    except BaseException:
+        ckpt.discard_if_empty()
+        raise
     for line in summary.lines():
         print(line)
     return 0

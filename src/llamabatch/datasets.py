@@ -32,7 +32,6 @@ __all__ = [
     "count_records",
     "detect_format",
     "has_field",
-    "read_all",
     "read_rows",
     "sample_dataset",
 ]
@@ -149,22 +148,19 @@ def read_rows(
 # --------------------------------------------------------------------------- line formats
 
 
-def _lines(path: str, start: int) -> Iterator[tuple[int, str]]:
-    """(pos, line) from ``start`` on; lines before ``start`` are not decoded."""
-    with open(path, "rb") as f:
-        for pos, raw in enumerate(f):
-            if pos >= start:
-                yield pos, raw.decode("utf-8", errors="strict").rstrip("\r\n")
-
-
 def _read_text(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
     extras = dict.fromkeys(extra_fields)
-    try:
-        for pos, line in _lines(path, start):
+    with open(path, "rb") as f:
+        for pos, raw in enumerate(f):
+            if pos < start:
+                continue
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                bad(pos, pos + 1, f"not UTF-8 ({e})")
+                continue
             if line.strip():
-                yield Row(pos, pos + 1, pos + 1, line, extras)
-    except UnicodeDecodeError as e:  # pragma: no cover - reported, not skippable mid-stream
-        raise DataError(f"{path}: not UTF-8 text ({e})") from None
+                yield Row(pos, pos + 1, pos + 1, line, dict(extras))
 
 
 def _read_jsonl(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
@@ -207,6 +203,8 @@ def _read_csv(path, text_field, id_field, extra_fields, start, bad) -> Iterator[
                 values = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError as e:  # cannot resynchronise inside a text stream
+                raise DataError(f"{path}: line {prev + 1}: not UTF-8 ({e})") from None
             except csv.Error as e:
                 line = prev + 1
                 prev = reader.line_num
@@ -255,27 +253,28 @@ def _read_parquet(path, text_field, id_field, extra_fields, start, bad) -> Itera
     wanted = [text_field] + ([id_field] if id_field else []) + [c for c in extra_fields if c in names]
     columns = list(dict.fromkeys(wanted))
     pos = 0
-    for batch in pf.iter_batches(batch_size=4096, columns=columns):
-        n = batch.num_rows
-        if pos + n <= start:
-            pos += n
+    for group in range(pf.num_row_groups):
+        group_rows = pf.metadata.row_group(group).num_rows
+        if pos + group_rows <= start:  # resuming: whole row groups are skipped unread
+            pos += group_rows
             continue
-        data = batch.to_pydict()
-        for i in range(n):
-            p = pos + i
-            if p < start:
-                continue
-            text = data[text_field][i]
-            if not isinstance(text, str):
-                bad(p, p + 1, f"field {text_field!r} is {type(text).__name__}, not a string")
-                continue
-            ident = data[id_field][i] if id_field else p + 1
-            if id_field and ident is None:
-                bad(p, p + 1, f"field {id_field!r} is null")
-                continue
-            extras = {k: (data[k][i] if k in data else None) for k in extra_fields}
-            yield Row(p, p + 1, ident, text, extras)
-        pos += n
+        for batch in pf.iter_batches(batch_size=4096, row_groups=[group], columns=columns):
+            data = batch.to_pydict()
+            for i in range(batch.num_rows):
+                p = pos + i
+                if p < start:
+                    continue
+                text = data[text_field][i]
+                if not isinstance(text, str):
+                    bad(p, p + 1, f"field {text_field!r} is {type(text).__name__}, not a string")
+                    continue
+                ident = data[id_field][i] if id_field else p + 1
+                if id_field and ident is None:
+                    bad(p, p + 1, f"field {id_field!r} is null")
+                    continue
+                extras = {k: (data[k][i] if k in data else None) for k in extra_fields}
+                yield Row(p, p + 1, ident, text, extras)
+            pos += batch.num_rows
 
 
 # --------------------------------------------------------------------------- ids
@@ -310,9 +309,3 @@ def sample_dataset() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("llamabatch.data").joinpath("captions.jsonl")))
-
-
-def read_all(path: str | os.PathLike[str], **kwargs: Any) -> list[Row]:
-    """All rows in memory (for small inputs such as a sweep's sample)."""
-    return list(read_rows(path, **kwargs))
-

@@ -20,7 +20,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,7 +46,7 @@ class SweepConfig:
     fmt: str | None = None
     model: str | None = None
     threads: int | None = None
-    repeats: int = 1
+    repeats: int | None = None  # runs per batch size, best kept (default: 3 for embed, 1 for generate)
     generation: dict[str, Any] = field(default_factory=dict)
     prompt_template: str | None = None
     n_ctx: int | None = None
@@ -101,6 +101,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average (others' work skews timings), where the OS reports it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return None
+
+
 def _default_threads() -> int:
     return os.cpu_count() or 1  # what the C++ core uses when n_threads is not given
 
@@ -136,7 +144,13 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
     batch_sizes = list(dict.fromkeys(int(b) for b in config.batch_sizes))
     if not batch_sizes or min(batch_sizes) < 1:
         raise ValueError("batch sizes must be positive integers")
+    if config.repeats is None:
+        config = replace(config, repeats=3 if config.task == "embed" else 1)
     path, texts, refs, ref_field = _load(config)
+    load_before = _load_average()
+    if load_before is not None and load_before > 0.5 * _default_threads():
+        _say(config, f"note: the machine is busy (load average {load_before:.1f} on {_default_threads()} CPUs); "
+                     "timings will be noisy")
     runner = _embed_runs if config.task == "embed" else _generate_runs
     runs, model_path, extra_meta = runner(config, batch_sizes, texts, refs)
 
@@ -159,6 +173,8 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
         "baseline_batch_size": base,
         "reference_field": ref_field,
         "repeats": config.repeats,
+        "load_average_before": load_before,
+        "load_average_after": _load_average(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         **extra_meta,
@@ -300,7 +316,7 @@ def format_table(result: dict[str, Any]) -> str:
     has_ref = "reference_similarity" in runs[0]
     head += f" {'vs ref':>7}" if has_ref else ""
     head += f" {'per day':>14}"
-    lines = [f"{meta['task']} sweep: {meta['model']} on {meta['cpu']}, {meta['threads']} threads, "
+    lines = [f"{meta['task']} sweep: {meta['model']} on {meta['cpu']}, {_threads(meta['threads'])}, "
              f"{meta['samples']} samples", head]
     for r in runs:
         line = (f"{r['batch_size']:>6} {r['total_seconds']:>9.3f} {r['samples_per_second']:>10.1f} "
@@ -309,6 +325,14 @@ def format_table(result: dict[str, Any]) -> str:
         line += f" {r['samples_per_day']:>14,.0f}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}" if rate >= 10 else f"{rate:.2f}"
 
 
 def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -344,7 +368,7 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     ax2.set_ylabel("samples / second")
     ax2.set_ylim(0, max(rates) * 1.22)
     for bar, rate, up in zip(bars, rates, speedups):
-        ax2.annotate(f"{rate:.0f}/s\n{up:.2f}x", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax2.annotate(f"{_rate(rate)}/s\n{up:.2f}x", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                      xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9,
                      fontweight="bold" if bar is bars[best] else "normal")
     for ax in (ax1, ax2):
@@ -353,16 +377,19 @@ def plot(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
         ax.set_axisbelow(True)
 
     fig.suptitle(f"llamabatch {meta['task']} sweep: {meta['model']}\n"
-                 f"{meta['cpu']}, {meta['threads']} threads, {meta['samples']} samples",
+                 f"{meta['cpu']}, {_threads(meta['threads'])}, {meta['samples']} samples"
+                 + (f", best of {meta['repeats']} runs" if meta.get("repeats", 1) > 1 else ""),
                  fontsize=12)
     if meta["task"] == "embed":
         worst = min(r["cosine_min_vs_baseline"] for r in runs)
-        note = f"outputs vs batch size {meta['baseline_batch_size']}: min cosine {worst:.6f}"
+        note = f"outputs vs batch size {meta['baseline_batch_size']}: min cosine {worst:.7f}"
     else:
         worst = min(r["exact_match_vs_baseline"] for r in runs)
-        note = f"outputs vs n_parallel {meta['baseline_batch_size']}: exact-match rate at least {worst:.0%}"
+        note = f"outputs vs n_parallel {meta['baseline_batch_size']}: lowest exact-match rate {worst:.0%}"
     if "reference_similarity" in runs[0]:
-        note += f"; similarity to '{meta['reference_field']}': {np.mean([r['reference_similarity'] for r in runs]):.3f}"
+        how = "mean cosine" if meta["task"] == "embed" else "items mentioned"
+        note += (f"; similarity to the reference '{meta['reference_field']}' ({how}): "
+                 f"{np.mean([r['reference_similarity'] for r in runs]):.3f}")
     fig.text(0.5, 0.01, note, ha="center", fontsize=9, color="#555555")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
