@@ -226,3 +226,13 @@ def test_an_error_in_the_progress_callback_stops_the_run_cleanly(embedder):
         embedder._core.encode(texts, progress=boom)
     # The embedder is still usable afterwards, and gives the same answer.
     np.testing.assert_allclose(embedder.encode(texts[:2]), embedder.encode(texts[:2]), atol=1e-6)
+
+
+def test_bf16_variant_stays_close_to_the_reference():
+    from llamabatch import models
+
+    bf16 = Embedder(models.fetch("all-minilm-l6-v2-bf16"))
+    out = bf16.encode(REFERENCE_TEXTS)
+    comparable = [i for i in range(len(REFERENCE_TEXTS)) if i not in TOKENIZER_DIFFERENCES]
+    cos = np.sum(out * REFERENCE, axis=1)[comparable]
+    assert cos.min() >= 0.999 and cos.mean() >= 0.9999

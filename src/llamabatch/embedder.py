@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from . import _core, models
+from . import _core
 
 Normalize = Union[bool, str, int, None]
 
@@ -89,6 +89,8 @@ class Embedder:
         self._norm = _norm_code(normalize)
         if verbose:
             _core.set_verbose(True)
+        from . import models  # here, so `python -m llamabatch.models` runs without a double import
+
         path = models.resolve(model, models.DEFAULT_EMBEDDING_MODEL)
         self.model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
         self._core = _core.Embedder(

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Sequence, Union
 
 import numpy as np
 
-from . import _core, models
+from . import _core
 
 Message = Dict[str, str]
 Prompt = Union[str, List[Message]]
@@ -56,6 +56,8 @@ class Generator:
     ) -> None:
         if verbose:
             _core.set_verbose(True)
+        from . import models  # here, so `python -m llamabatch.models` runs without a double import
+
         path = models.resolve(model, models.DEFAULT_GENERATION_MODEL)
         self.model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
         self._core = _core.Generator(
