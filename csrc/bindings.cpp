@@ -78,7 +78,13 @@ Output output_from_name(const std::string& s) {
 }
 
 // Any 1-D integer array-like as int32 tokens: converted once, range-checked.
+using TokenArray = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
 std::vector<llama_token> to_tokens(nb::handle obj, const char* what) {
+    TokenArray direct;
+    if (nb::try_cast(nb::borrow(obj), direct, false)) {  // int32 and contiguous: one memcpy
+        return std::vector<llama_token>(direct.data(), direct.data() + direct.shape(0));
+    }
     nb::object arr = nb::borrow(obj);
     if (!nb::ndarray_check(obj)) {
         if (nb::isinstance<nb::str>(obj) || nb::isinstance<nb::bytes>(obj)) {
@@ -479,6 +485,37 @@ NB_MODULE(_core, m) {
              "sequences"_a, "progress"_a = nb::none(),
              "Stream token sequences through the batch. Returns an int64 array (n, 3): for each input,\n"
              "the decode it went into, its seq id there and the batch index of its first token.")
+        .def("run_packed",
+             [](Engine& e, nb::handle tokens, nb::handle offsets, nb::object progress) {
+                 TokenArray flat;
+                 if (!nb::try_cast(nb::borrow(tokens), flat, false)) {
+                     throw WrongType("tokens must be a contiguous 1-D int32 array (np.ascontiguousarray(x, dtype=np.int32))");
+                 }
+                 nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offs;
+                 if (!nb::try_cast(nb::borrow(offsets), offs, false)) {
+                     throw WrongType("offsets must be a contiguous 1-D int64 array");
+                 }
+                 const size_t n = offs.shape(0) == 0 ? 0 : offs.shape(0) - 1;
+                 const auto total = static_cast<int64_t>(flat.shape(0));
+                 std::vector<TokenSpan> spans(n);
+                 for (size_t i = 0; i < n; ++i) {
+                     const int64_t a = offs(i), b = offs(i + 1);
+                     if (a < 0 || b < a || b > total || b - a > INT32_MAX) {
+                         throw InvalidArgument("offsets[" + std::to_string(i) + ":" + std::to_string(i + 2) + "] = (" +
+                                               std::to_string(a) + ", " + std::to_string(b) +
+                                               ") must be non-decreasing and within the " + std::to_string(total) +
+                                               " tokens");
+                     }
+                     spans[i] = {flat.data() + a, static_cast<int32_t>(b - a)};
+                 }
+                 std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(n, 1)]);
+                 PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
+                 run_released([&] { e.run(spans, sink); });
+                 return owned_array(std::move(placement), {n, 3});
+             },
+             "tokens"_a, "offsets"_a, "progress"_a = nb::none(),
+             "Like run(), for sequences stored back to back: sequence i is tokens[offsets[i]:offsets[i+1]]\n"
+             "(int32 tokens, int64 offsets of length n+1). Nothing is copied.")
         .def("set_max_sequences", &Engine::set_max_sequences, "n_seqs"_a,
              "Cap the sequences per decode (0: the batch's n_seq_max).")
         .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); })

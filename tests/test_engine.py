@@ -88,3 +88,16 @@ def test_derived_settings_for_a_non_causal_model(minilm):
         Context(minilm, n_batch=512, n_ubatch=128, embeddings=True)
     with pytest.raises(ValueError, match="above llama.cpp's limit"):
         Context(minilm, n_seq_max=100000, embeddings=True)
+
+
+def test_run_packed_matches_run_and_checks_offsets():
+    seqs = [np.arange(1, n + 1, dtype=np.int32) for n in (5, 1, 9, 3, 7) * 10]
+    flat = np.concatenate(seqs)
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+    a = Engine(n_batch=16, n_seq_max=3).run(seqs)
+    b = Engine(n_batch=16, n_seq_max=3).run_packed(flat, offsets)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="must be non-decreasing"):
+        Engine(16, 3).run_packed(flat, np.array([0, 5, 2], dtype=np.int64))
+    with pytest.raises(TypeError, match="int32"):
+        Engine(16, 3).run_packed(flat.astype(np.float32), offsets)
