@@ -33,6 +33,33 @@ def make_prompts(n: int) -> list[str]:
     return out[:n]
 
 
+def transformers_peer(model_path, prompts, batch_size: int, max_new_tokens: int, threads: int) -> dict:
+    """The tutorial's method: transformers on the same GGUF (dequantized to f32), left padding,
+    greedy, static batches of batch_size. Counts generated tokens up to each row's end of generation."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    folder, name = str(model_path.parent), model_path.name
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    generated = 0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(prompts), batch_size):
+            enc = tok(prompts[i:i + batch_size], return_tensors="pt", padding=True)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+            for row in out[:, enc["input_ids"].shape[1]:].tolist():
+                n = next((k for k, t in enumerate(row) if t == tok.eos_token_id), len(row))
+                generated += n
+    seconds = time.perf_counter() - t0
+    return {"batch_size": batch_size, "seconds": round(seconds, 3), "generated_tokens": generated,
+            "tokens_per_s": round(generated / seconds, 1), "prompts_per_s": round(len(prompts) / seconds, 2)}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
@@ -41,6 +68,8 @@ def main() -> int:
     p.add_argument("--parallel", default="1,4,8,16,32,64")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--chat", action="store_true", help="apply the chat template (ragged, early-stopping outputs)")
+    p.add_argument("--transformers", default="", metavar="BATCH_SIZES",
+                   help="also run transformers generate() at these batch sizes, e.g. 8,16,32 (plain prompts only)")
     args = p.parse_args()
 
     prompts = make_prompts(args.prompts)
@@ -72,9 +101,21 @@ def main() -> int:
               f"x{r['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}  identical to n=1: {100 * same:.1f}%  "
               f"word ratio {ratio:.4f}", flush=True)
         del gen
+    peer = []
+    if args.transformers:
+        from llamabatch import models
+
+        path = models.resolve(args.model, models.DEFAULT_GENERATION_MODEL)
+        best = max(r["tokens_per_s"] for r in rows)
+        for bs in [int(x) for x in args.transformers.split(",")]:
+            r = transformers_peer(path, prompts, bs, args.max_new_tokens, args.threads)
+            peer.append(r)
+            print(f"transformers batch {bs:>3}: {r['tokens_per_s']:7.1f} tokens/s  {r['prompts_per_s']:6.2f} prompts/s"
+                  f"  (llamabatch best is x{best / r['tokens_per_s']:.2f})", flush=True)
     write_json("generate.json", {"machine": machine(), "model": args.model or "smollm2-135m-instruct",
                                  "prompts": len(prompts), "max_new_tokens": args.max_new_tokens,
-                                 "chat": args.chat, "threads": args.threads, "results": rows})
+                                 "chat": args.chat, "threads": args.threads, "results": rows,
+                                 "transformers": peer})
     return 0
 
 
