@@ -47,6 +47,14 @@ nb::object owned_array(std::unique_ptr<T[]> data, std::initializer_list<size_t> 
     return nb::cast(nb::ndarray<nb::numpy, T>(raw, shape.size(), shape.data(), owner));
 }
 
+// A numpy array that owns a copy of n values.
+template <typename T>
+nb::object owned_copy(const T* data, size_t n) {
+    std::unique_ptr<T[]> buf(new T[std::max<size_t>(n, 1)]);
+    if (n > 0) std::memcpy(buf.get(), data, n * sizeof(T));
+    return owned_array(std::move(buf), {n});
+}
+
 const char* pooling_name(PoolingType p) {
     switch (p) {
         case LLAMA_POOLING_TYPE_NONE: return "none";
@@ -147,10 +155,7 @@ Utf8Texts utf8_views(const nb::sequence& texts) {
 nb::list token_lists(const TokenizedTexts& t) {
     nb::list out;
     for (size_t i = 0; i < t.size(); ++i) {
-        const auto n = static_cast<size_t>(t.length(i));
-        std::unique_ptr<int32_t[]> buf(new int32_t[n]);
-        std::memcpy(buf.get(), t.data(i), n * sizeof(int32_t));
-        out.append(owned_array(std::move(buf), {n}));
+        out.append(owned_copy(t.data(i), static_cast<size_t>(t.length(i))));
     }
     return out;
 }
@@ -159,6 +164,18 @@ nb::dict stats_dict(const EngineStats& s) {
     nb::dict d;
     d["decodes"] = s.decodes;
     d["tokens"] = s.tokens;
+    d["sequences"] = s.sequences;
+    d["decode_seconds"] = s.decode_seconds;
+    d["total_seconds"] = s.total_seconds;
+    return d;
+}
+
+nb::dict stats_dict(const GenerationStats& s) {
+    nb::dict d;
+    d["decodes"] = s.decodes;
+    d["batch_tokens"] = s.batch_tokens;
+    d["prompt_tokens"] = s.prompt_tokens;
+    d["generated_tokens"] = s.generated_tokens;
     d["sequences"] = s.sequences;
     d["decode_seconds"] = s.decode_seconds;
     d["total_seconds"] = s.total_seconds;
@@ -216,6 +233,14 @@ private:
     ProgressFn progress_;
     int64_t decode_ = 0;
 };
+
+// Streams spans through the engine and returns where each went, as an (n, 3) int64 array.
+nb::object run_and_record(Engine& e, const std::vector<TokenSpan>& spans, nb::object progress) {
+    std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(spans.size(), 1)]);
+    PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
+    run_released([&] { e.run(spans, sink); });
+    return owned_array(std::move(placement), {spans.size(), 3});
+}
 
 std::vector<std::vector<llama_token>> token_sequences(const nb::sequence& seqs) {
     std::vector<std::vector<llama_token>> out;
@@ -410,9 +435,7 @@ NB_MODULE(_core, m) {
                      nb::gil_scoped_release release;
                      t = tokenize_text(mo.vocab(), text, add_special, parse_special);
                  }
-                 std::unique_ptr<int32_t[]> buf(new int32_t[t.size()]);
-                 std::memcpy(buf.get(), t.data(), t.size() * sizeof(int32_t));
-                 return owned_array(std::move(buf), {t.size()});
+                 return owned_copy(t.data(), t.size());
              },
              "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
         .def("__repr__", [](const Model& mo) {
@@ -450,10 +473,7 @@ NB_MODULE(_core, m) {
              [](Context& c, int32_t i) {
                  const float* v = llama_get_logits_ith(c.get(), i);
                  if (!v) throw InvalidArgument("token " + std::to_string(i) + " asked for no output in the last decode");
-                 const auto n = static_cast<size_t>(c.model().n_vocab());
-                 std::unique_ptr<float[]> buf(new float[n]);
-                 std::memcpy(buf.get(), v, n * sizeof(float));
-                 return owned_array(std::move(buf), {n});
+                 return owned_copy(v, static_cast<size_t>(c.model().n_vocab()));
              },
              "i"_a, "The logits of batch token i from the last decode (a float32 copy).")
         .def_prop_ro("n_ctx", [](const Context& c) { return c.settings().n_ctx; })
@@ -477,10 +497,7 @@ NB_MODULE(_core, m) {
                  for (size_t i = 0; i < seqs.size(); ++i) {
                      spans[i] = {seqs[i].data(), static_cast<int32_t>(seqs[i].size())};
                  }
-                 std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(seqs.size(), 1)]);
-                 PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
-                 run_released([&] { e.run(spans, sink); });
-                 return owned_array(std::move(placement), {seqs.size(), 3});
+                 return run_and_record(e, spans, std::move(progress));
              },
              "sequences"_a, "progress"_a = nb::none(),
              "Stream token sequences through the batch. Returns an int64 array (n, 3): for each input,\n"
@@ -508,10 +525,7 @@ NB_MODULE(_core, m) {
                      }
                      spans[i] = {flat.data() + a, static_cast<int32_t>(b - a)};
                  }
-                 std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(n, 1)]);
-                 PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
-                 run_released([&] { e.run(spans, sink); });
-                 return owned_array(std::move(placement), {n, 3});
+                 return run_and_record(e, spans, std::move(progress));
              },
              "tokens"_a, "offsets"_a, "progress"_a = nb::none(),
              "Like run(), for sequences stored back to back: sequence i is tokens[offsets[i]:offsets[i+1]]\n"
@@ -578,9 +592,7 @@ NB_MODULE(_core, m) {
                  });
                  nb::object matrix = owned_array(std::move(out), {rows, width});
                  if (!per_token) return nb::make_tuple(matrix, nb::none());
-                 std::unique_ptr<int64_t[]> offsets(new int64_t[t.offsets.size()]);
-                 std::memcpy(offsets.get(), t.offsets.data(), t.offsets.size() * sizeof(int64_t));
-                 return nb::make_tuple(matrix, owned_array(std::move(offsets), {t.offsets.size()}));
+                 return nb::make_tuple(matrix, owned_copy(t.offsets.data(), t.offsets.size()));
              },
              "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
              "Returns (matrix, offsets): pooled rows in input order and None, or for pooling 'none'\n"
@@ -606,18 +618,7 @@ NB_MODULE(_core, m) {
         .def_prop_ro("n_ctx", [](const Generator& g) { return g.settings().n_ctx; })
         .def_prop_ro("n_batch", [](const Generator& g) { return g.settings().n_batch; })
         .def_prop_ro("n_threads", [](const Generator& g) { return g.settings().n_threads; })
-        .def_prop_ro("stats", [](const Generator& g) {
-            const GenerationStats& s = g.stats();
-            nb::dict d;
-            d["decodes"] = s.decodes;
-            d["batch_tokens"] = s.batch_tokens;
-            d["prompt_tokens"] = s.prompt_tokens;
-            d["generated_tokens"] = s.generated_tokens;
-            d["sequences"] = s.sequences;
-            d["decode_seconds"] = s.decode_seconds;
-            d["total_seconds"] = s.total_seconds;
-            return d;
-        })
+        .def_prop_ro("stats", [](const Generator& g) { return stats_dict(g.stats()); })
         .def("reset_stats", &Generator::reset_stats)
         .def("generate",
              [](Generator& g, nb::sequence prompts, bool chat, nb::object system, int32_t max_new_tokens,
@@ -661,9 +662,7 @@ NB_MODULE(_core, m) {
                  });
                  nb::list out;
                  for (auto& r : results) {
-                     std::unique_ptr<int32_t[]> buf(new int32_t[std::max<size_t>(r.tokens.size(), 1)]);
-                     std::memcpy(buf.get(), r.tokens.data(), r.tokens.size() * sizeof(int32_t));
-                     out.append(nb::make_tuple(owned_array(std::move(buf), {r.tokens.size()}),
+                     out.append(nb::make_tuple(owned_copy(r.tokens.data(), r.tokens.size()),
                                                nb::bytes(r.text.data(), r.text.size()), finish_name(r.finish),
                                                r.prompt_tokens));
                  }

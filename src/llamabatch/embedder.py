@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
 from . import _core
+from ._progress import progress_callback
 
 Normalize = Union[bool, str, int, None]
 
@@ -181,13 +182,9 @@ class Embedder:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
-        progress, bar = self._progress(len(items), show_progress)
-        try:
+        with progress_callback(len(items), show_progress, unit="text", desc="embedding") as progress:
             matrix, offsets = self._core.encode(items, truncate=trunc, norm=norm, batch_size=int(batch_size or 0),
                                                 progress=progress)
-        finally:
-            if bar is not None:
-                bar.close()
         if offsets is None:
             return matrix[0] if single else matrix
         per_text = [matrix[offsets[i]:offsets[i + 1]] for i in range(len(items))]
@@ -221,19 +218,6 @@ class Embedder:
         if isinstance(truncate, (int, np.integer)) and truncate >= 1:
             return int(truncate)
         raise ValueError(f"truncate must be True, False or a positive token count, got {truncate!r}")
-
-    @staticmethod
-    def _progress(total: int, show: bool) -> tuple[Callable[[int], None] | None, Any]:
-        if not show:
-            return None, None
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="text", desc="embedding")
-
-        def update(n_done: int) -> None:
-            bar.update(n_done - bar.n)
-
-        return update, bar
 
     def __repr__(self) -> str:
         return (f"Embedder(model='{self.model.path}', pooling='{self.pooling}', n_embd={self.n_embd}, "

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
 from . import _core
+from ._progress import progress_callback
 
 Message = Dict[str, str]
 Prompt = Union[str, List[Message]]
@@ -134,8 +135,7 @@ class Generator:
         if system is not None and not isinstance(system, str):
             raise TypeError("system must be a str or None")
 
-        progress, bar = _progress_bar(len(prompts), show_progress)
-        try:
+        with progress_callback(len(prompts), show_progress, unit="prompt", desc="generating") as progress:
             raw = self._core.generate(
                 prompts,
                 chat=chat,
@@ -149,9 +149,6 @@ class Generator:
                 stop=list(stop or []),
                 progress=progress,
             )
-        finally:
-            if bar is not None:
-                bar.close()
         return [
             Completion(
                 text=text.decode("utf-8", errors="replace"),
@@ -166,15 +163,3 @@ class Generator:
     def __repr__(self) -> str:
         return f"Generator(model='{self.model.path}', n_parallel={self.n_parallel}, n_ctx={self.n_ctx})"
 
-
-def _progress_bar(total: int, show: bool) -> tuple[Callable[[int], None] | None, Any]:
-    if not show:
-        return None, None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="prompt", desc="generating")
-
-    def update(n_done: int) -> None:
-        bar.update(n_done - bar.n)
-
-    return update, bar
