@@ -144,7 +144,7 @@ void Batch::set_n_tokens(int32_t n_tokens) {
     }
 }
 
-void Batch::validate(int32_t n_vocab) const {
+void Batch::validate(const Limits& limits) const {
     for (int32_t i = 0; i < n_tokens_; ++i) {
         const auto u = static_cast<size_t>(i);
         const int32_t n = n_seq_id_[u];
@@ -158,13 +158,21 @@ void Batch::validate(int32_t n_vocab) const {
                 throw InvalidArgument("token " + str(i) + " has seq id " + str(s) +
                                       ", outside 0.." + str(n_seq_max_ - 1));
             }
+            if (s >= limits.n_seq) {
+                throw InvalidArgument("token " + str(i) + " has seq id " + str(s) +
+                                      ", but this context holds seq ids 0.." + str(limits.n_seq - 1));
+            }
         }
         if (pos_[u] < 0) {
             throw InvalidArgument("token " + str(i) + " has negative position " + str(pos_[u]));
         }
-        if (embd_ == 0 && n_vocab > 0 && (token_[u] < 0 || token_[u] >= n_vocab)) {
+        if (pos_[u] >= limits.n_pos) {
+            throw InvalidArgument("token " + str(i) + " has position " + str(pos_[u]) + ", past the " +
+                                  str(limits.n_pos) + " positions this model was trained on");
+        }
+        if (embd_ == 0 && limits.n_vocab > 0 && (token_[u] < 0 || token_[u] >= limits.n_vocab)) {
             throw InvalidArgument("token " + str(i) + " has id " + str(token_[u]) +
-                                  ", outside the model's vocabulary 0.." + str(n_vocab - 1));
+                                  ", outside the model's vocabulary 0.." + str(limits.n_vocab - 1));
         }
     }
 }

@@ -2,6 +2,7 @@
 // so views handed out (to Python, say) stay valid for the Batch's lifetime.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <vector>
 
@@ -39,10 +40,18 @@ public:
     // arrays directly (through the views). Checked again by validate().
     void set_n_tokens(int32_t n_tokens);
 
-    // Throws InvalidArgument if any live entry would make llama_decode fail or
-    // abort: seq ids out of range, a bad n_seq_id, a negative position, or (when
-    // n_vocab > 0) a token id outside the vocabulary.
-    void validate(int32_t n_vocab) const;
+    // What the context a batch is decoded on can take (0 / INT32_MAX: no limit).
+    struct Limits {
+        int32_t n_vocab = 0;          // token ids 0..n_vocab-1
+        int32_t n_seq = INT32_MAX;    // seq ids 0..n_seq-1
+        int32_t n_pos = INT32_MAX;    // positions 0..n_pos-1
+    };
+
+    // Throws InvalidArgument, in one pass, if any live entry would make
+    // llama_decode fail or abort: a bad n_seq_id, a seq id outside this batch
+    // or the limits, a negative or too large position, a token id outside the
+    // vocabulary.
+    void validate(const Limits& limits) const;
 
     // The llama_batch that points into this object's storage.
     llama_batch view() const;

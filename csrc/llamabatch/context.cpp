@@ -1,7 +1,6 @@
 #include "llamabatch/context.h"
 
 #include <algorithm>
-#include <climits>
 #include <string>
 #include <thread>
 
@@ -115,22 +114,12 @@ void Context::decode(const Batch& batch) {
         throw InvalidArgument("batch holds " + str(batch.n_tokens()) + " tokens, above this context's n_batch " +
                               str(settings_.n_batch));
     }
-    batch.validate(model_.n_vocab());
-    // What the batch allows may still be more than this context holds.
-    const llama_batch b = batch.view();
-    const int32_t pos_limit = model_.causal() ? INT32_MAX : model_.n_ctx_train();
-    for (int32_t i = 0; i < b.n_tokens; ++i) {
-        for (int32_t k = 0; k < b.n_seq_id[i]; ++k) {
-            if (b.seq_id[i][k] >= settings_.n_seq_max) {
-                throw InvalidArgument("token " + str(i) + " has seq id " + str(b.seq_id[i][k]) +
-                                      ", but this context holds seq ids 0.." + str(settings_.n_seq_max - 1));
-            }
-        }
-        if (b.pos[i] >= pos_limit) {
-            throw InvalidArgument("token " + str(i) + " has position " + str(b.pos[i]) +
-                                  ", past the " + str(pos_limit) + " positions this model was trained on");
-        }
-    }
+    Batch::Limits limits;
+    limits.n_vocab = model_.n_vocab();
+    limits.n_seq = settings_.n_seq_max;
+    // BERT-like models have position embeddings up to their trained context only.
+    if (!model_.causal()) limits.n_pos = model_.n_ctx_train();
+    batch.validate(limits);
     if (!model_.causal() && batch.n_tokens() > settings_.n_ubatch) {
         throw InvalidArgument("batch holds " + str(batch.n_tokens()) + " tokens, above n_ubatch " +
                               str(settings_.n_ubatch) + ": a non-causal model needs the whole batch "
