@@ -6,7 +6,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -213,6 +215,22 @@ void run_released(F&& f) {
     }
 }
 
+// Python threads may share one object, but a llama.cpp context and our batches
+// are not thread-safe: a call on a busy object waits for the one before it.
+// Take these only with the GIL released (a run holding one takes the GIL for
+// its progress callback), and an engine's lock before its context's.
+class Exclusive {
+public:
+    explicit Exclusive(Context& c) : context_(c.in_use()) {}
+    explicit Exclusive(Engine& e) : engine_(e.in_use()) {
+        if (e.context()) context_ = std::unique_lock<std::mutex>(e.context()->in_use());
+    }
+
+private:
+    std::unique_lock<std::mutex> engine_;
+    std::unique_lock<std::mutex> context_;
+};
+
 // Records where each input went: (decode number, seq id, first token index).
 class PackingRecorder final : public Sink {
 public:
@@ -238,7 +256,10 @@ private:
 nb::object run_and_record(Engine& e, const std::vector<TokenSpan>& spans, nb::object progress) {
     std::unique_ptr<int64_t[]> placement(new int64_t[3 * std::max<size_t>(spans.size(), 1)]);
     PackingRecorder sink(placement.get(), python_progress(std::move(progress)));
-    run_released([&] { e.run(spans, sink); });
+    run_released([&] {
+        Exclusive busy(e);
+        e.run(spans, sink);
+    });
     return owned_array(std::move(placement), {spans.size(), 3});
 }
 
@@ -304,6 +325,12 @@ const char* finish_name(FinishReason r) { return r == FinishReason::Stop ? "stop
 
 NB_MODULE(_core, m) {
     m.doc() = "llamabatch's C++ core: Batch, Model, Context, Engine and Embedder over llama.cpp";
+
+    // An abort inside ggml would otherwise start gdb to print a backtrace, which
+    // hangs a worker process for seconds or forever. Every abort path we know of
+    // is checked before the call, so this only matters for the ones we do not.
+    // setenv(..., 0) keeps a user's own setting.
+    setenv("GGML_NO_BACKTRACE", "1", 0);
 
     nb::register_exception_translator([](const std::exception_ptr& p, void*) {
         try {
@@ -465,15 +492,28 @@ NB_MODULE(_core, m) {
         .def("decode",
              [](Context& c, const Batch& b) {
                  nb::gil_scoped_release release;
+                 Exclusive busy(c);
                  c.decode(b);
              },
              "batch"_a, "Decode the batch's live tokens; ValueError for anything llama.cpp would abort on.")
-        .def("clear_memory", &Context::clear_memory, "Forget every sequence in the context's memory.")
+        .def("clear_memory",
+             [](Context& c) {
+                 nb::gil_scoped_release release;
+                 Exclusive busy(c);
+                 c.clear_memory();
+             },
+             "Forget every sequence in the context's memory.")
         .def("logits",
              [](Context& c, int32_t i) {
-                 const float* v = llama_get_logits_ith(c.get(), i);
-                 if (!v) throw InvalidArgument("token " + std::to_string(i) + " asked for no output in the last decode");
-                 return owned_copy(v, static_cast<size_t>(c.model().n_vocab()));
+                 std::vector<float> row;
+                 {
+                     nb::gil_scoped_release release;
+                     Exclusive busy(c);
+                     const float* v = llama_get_logits_ith(c.get(), i);
+                     if (!v) throw InvalidArgument("token " + std::to_string(i) + " asked for no output in the last decode");
+                     row.assign(v, v + c.model().n_vocab());
+                 }
+                 return owned_copy(row.data(), row.size());
              },
              "i"_a, "The logits of batch token i from the last decode (a float32 copy).")
         .def_prop_ro("n_ctx", [](const Context& c) { return c.settings().n_ctx; })
@@ -530,7 +570,13 @@ NB_MODULE(_core, m) {
              "tokens"_a, "offsets"_a, "progress"_a = nb::none(),
              "Like run(), for sequences stored back to back: sequence i is tokens[offsets[i]:offsets[i+1]]\n"
              "(int32 tokens, int64 offsets of length n+1). Nothing is copied.")
-        .def("set_max_sequences", &Engine::set_max_sequences, "n_seqs"_a,
+        .def("set_max_sequences",
+             [](Engine& e, int32_t n_seqs) {
+                 nb::gil_scoped_release release;
+                 Exclusive busy(e);
+                 e.set_max_sequences(n_seqs);
+             },
+             "n_seqs"_a,
              "Cap the sequences per decode (0: the batch's n_seq_max).")
         .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); })
         .def("reset_stats", &Engine::reset_stats)
@@ -584,6 +630,7 @@ NB_MODULE(_core, m) {
                  size_t rows = 0;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
+                     Exclusive busy(e.context());
                      e.engine().set_max_sequences(batch_size);
                      t = e.prepare(e.tokenize(utf8.views), truncate);
                      rows = per_token ? t.tokens.size() : t.size();
@@ -639,6 +686,7 @@ NB_MODULE(_core, m) {
                  std::vector<GenerationResult> results;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
+                     Exclusive busy(g.context());
                      std::vector<GenerationRequest> requests(inputs.size());
                      for (size_t i = 0; i < inputs.size(); ++i) {
                          const PromptInput& in = inputs[i];

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "llama.h"
 #include "llamabatch/batch.h"
@@ -61,6 +62,11 @@ public:
     // Forgets every sequence in the context's memory.
     void clear_memory();
 
+    // A llama_context is not safe to use from two threads at once. Whatever
+    // drives this context (a decode, an Engine run, an Embedder or Generator
+    // call) holds this lock for the whole call when it may be shared.
+    std::mutex& in_use() { return in_use_; }
+
 private:
     struct Free {
         void operator()(llama_context* c) const { llama_free(c); }
@@ -69,6 +75,7 @@ private:
     ContextSettings settings_;
     std::unique_ptr<llama_context, Free> ctx_;
     bool use_encode_ = false;
+    std::mutex in_use_;
 };
 
 }  // namespace llamabatch

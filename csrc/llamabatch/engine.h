@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "llamabatch/batch.h"
@@ -72,6 +73,11 @@ public:
     const EngineStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
     const Batch& batch() const { return *batch_; }
+    // The context decoded on; null in a dry run.
+    Context* context() { return ctx_; }
+    // An Engine is not safe to use from two threads at once: callers that may
+    // share one hold this lock (and then the context's) for the whole run.
+    std::mutex& in_use() { return in_use_; }
 
 private:
     struct Packed {
@@ -88,6 +94,7 @@ private:
     std::unique_ptr<Batch> batch_;
     std::vector<Packed> packed_;
     EngineStats stats_;
+    std::mutex in_use_;
 };
 
 }  // namespace llamabatch

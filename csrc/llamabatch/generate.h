@@ -60,6 +60,7 @@ public:
     ~Generator();
 
     Model& model() { return model_; }
+    Context& context() { return *context_; }
     const ContextSettings& settings() const { return context_->settings(); }
 
     // Generates for every request; results are in request order. Throws

@@ -42,6 +42,11 @@ class Generator:
         n_threads: CPU threads (default: all).
         n_gpu_layers: layers to offload in CUDA builds (-1: all).
         verbose: show llama.cpp's log.
+
+    Threads: one Generator may be shared by several Python threads; their calls
+    run one at a time, with results equal to sequential calls. Separate
+    Generators in separate threads run in parallel (the GIL is released).
+    Ctrl-C stops a call between decodes with KeyboardInterrupt.
     """
 
     def __init__(
