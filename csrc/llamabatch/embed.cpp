@@ -36,6 +36,19 @@ void normalize_embedding(const float* in, float* out, int32_t n, int norm) {
 
 namespace {
 
+// llama.cpp has produced all-NaN embeddings for some models and settings; a
+// NaN row must stop the run with the text's index, not reach the user's index.
+void check_finite(const float* row, int32_t width, size_t input_index) {
+    for (int32_t i = 0; i < width; ++i) {
+        if (!std::isfinite(row[i])) {
+            throw RuntimeFailure("text " + std::to_string(input_index) +
+                                 " gave a non-finite embedding (NaN or inf) from llama.cpp; the model file may be "
+                                 "damaged or its precision too low for these settings: try flash_attn=False, an "
+                                 "f16/f32 copy of the model, or check the file with llamabatch.models");
+        }
+    }
+}
+
 // Writes each sequence's pooled vector into row input_index.
 class PooledRows final : public Sink {
 public:
@@ -43,7 +56,9 @@ public:
     void on_sequence(Context* ctx, size_t input_index, llama_seq_id seq_id, int32_t, int32_t) override {
         const float* v = llama_get_embeddings_seq(ctx->get(), seq_id);
         if (!v) throw RuntimeFailure("llama.cpp returned no pooled embedding for sequence " + std::to_string(seq_id));
-        normalize_embedding(v, out_ + input_index * static_cast<size_t>(width_), width_, norm_);
+        float* row = out_ + input_index * static_cast<size_t>(width_);
+        normalize_embedding(v, row, width_, norm_);
+        check_finite(row, width_, input_index);
     }
     bool on_flush(size_t n_done) override { return progress ? progress(n_done) : true; }
     ProgressFn progress;
@@ -66,6 +81,7 @@ public:
             if (!v) throw RuntimeFailure("llama.cpp returned no embedding for token " + std::to_string(first + k));
             normalize_embedding(v, row + static_cast<size_t>(k) * static_cast<size_t>(width_), width_, norm_);
         }
+        check_finite(row, width_ * n_tokens, input_index);
     }
     bool on_flush(size_t n_done) override { return progress ? progress(n_done) : true; }
     ProgressFn progress;

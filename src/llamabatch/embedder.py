@@ -71,7 +71,14 @@ class Embedder:
         n_seq_max: texts per decode at most (default: as many as llama.cpp allows).
         n_threads: CPU threads (default: all).
         n_gpu_layers: layers to offload to a GPU in CUDA builds (-1: all).
+        flash_attn: use flash attention (default True: faster for packed batches
+            on the CPU). Try False if a model gives non-finite embeddings.
         verbose: show llama.cpp's log.
+
+    Threads: one Embedder may be shared by several Python threads; their calls
+    run one at a time (each waits for the one before it), with results equal to
+    sequential calls. Separate Embedders in separate threads run in parallel:
+    the GIL is released while llama.cpp works.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class Embedder:
         n_seq_max: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
+        flash_attn: bool = True,
         verbose: bool = False,
     ) -> None:
         self._norm = _norm_code(normalize)
@@ -101,6 +109,7 @@ class Embedder:
             n_seq_max=n_seq_max or 0,
             n_threads=n_threads or 0,
             pooling=pooling,
+            flash_attn=flash_attn,
         )
 
     # ------------------------------------------------------------ properties
@@ -174,6 +183,9 @@ class Embedder:
 
         An empty string is valid for models that add special tokens (BERT-like
         models embed "[CLS] [SEP]"); for a model that adds none it is an error.
+        A NaN or infinite value from llama.cpp raises RuntimeError naming the text.
+        Ctrl-C stops the call between decodes with KeyboardInterrupt; the
+        Embedder stays usable.
         """
         single = isinstance(texts, str)
         items = [texts] if single else _as_text_list(texts)
