@@ -225,7 +225,6 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
         ++stats_.decodes;
         stats_.batch_tokens += batch_.n_tokens();
 
-        const size_t finished_before = n_finished;
         for (auto& slot : slots_) {
             if (!slot.busy() || slot.i_batch < 0) continue;
             const llama_token token = llama_sampler_sample(slot.sampler.get(), context_->get(), slot.i_batch);
@@ -236,7 +235,9 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
                 ++n_finished;
             }
         }
-        if (n_finished != finished_before && on_progress && !on_progress(n_finished)) {
+        // Called after every decode, not only when a prompt finishes, so that a
+        // caller can stop a run (Ctrl-C) within one decode.
+        if (on_progress && !on_progress(n_finished)) {
             for (auto& slot : slots_) {
                 if (slot.busy()) finish(slot, FinishReason::Length, results);
             }
