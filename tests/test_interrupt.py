@@ -13,8 +13,11 @@ import pytest
 # The child reports the wall-clock time at which KeyboardInterrupt reached Python,
 # so the parent can measure the latency from its own kill().
 CHILD = r"""
-import sys, time
+import signal, sys, time
 import llamabatch
+# A shell that starts the test suite in the background gives its children SIGINT
+# ignored, and Python then leaves it ignored; restore what an interactive session has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "encode":
     obj = llamabatch.Embedder(path)
@@ -41,11 +44,16 @@ def test_sigint_interrupts_and_the_object_stays_usable(kind, minilm_path, smollm
     path = minilm_path if kind == "encode" else smollm_path
     p = subprocess.Popen([sys.executable, "-c", CHILD, kind, path], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "READY"
-    time.sleep(1.5)
-    sent = time.time()
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
+    try:
+        assert p.stdout.readline().strip() == "READY"
+        time.sleep(1.5)
+        sent = time.time()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:  # a failed test must not leave a child decoding for minutes
+            p.kill()
+            p.wait()
     assert p.returncode == 0, err[-2000:]
     assert "FINISHED" not in out, "the run ended before the signal: make it longer"
     line = next(x for x in out.splitlines() if x.startswith("INTERRUPTED"))
