@@ -2,9 +2,11 @@
 
 A plain CMake build of the repository (not scikit-build) installs the static
 core, its headers, llama.cpp's static libraries and the CMake package configs,
-and registers three ctest tests (examples/CMakeLists.txt): install into a
-prefix, build examples/ as a separate project with find_package(llamabatch),
-and run that example on a real model.  This test does exactly what a C++ user
+and registers ctest tests (examples/CMakeLists.txt, tests/cpp/CMakeLists.txt):
+install into a prefix, build examples/ as a separate project with
+find_package(llamabatch), run that example on a real model, and run
+tests/cpp/core_check.cpp against the core, once plainly and once under
+AddressSanitizer + UBSan with leak detection on (a sanitizer report fails it).  This test does exactly what a C++ user
 (or CI) would: configure, build, ctest.
 
 The build folder persists under build/cpp-package (git-ignored), so only the
@@ -73,6 +75,7 @@ def test_cpp_package_builds_installs_and_runs() -> None:
     assert ctest is not None, f"cmake is at {cmake} but its ctest was not found"
 
     model = models.fetch("all-minilm-l6-v2", quiet=True)
+    gen_model = models.fetch(models.DEFAULT_GENERATION_MODEL, quiet=True)
     generator = "Ninja" if shutil.which("ninja") else None
     _drop_stale_build(generator)
 
@@ -88,11 +91,14 @@ def test_cpp_package_builds_installs_and_runs() -> None:
     assert result.returncode == 0, f"cmake --build failed:\n{_tail(result.stdout)}"
 
     # -V: ctest shows the passing tests' output too, the example's included.
-    env = dict(os.environ, LLAMABATCH_TEST_MODEL=str(model))
+    env = dict(os.environ, LLAMABATCH_TEST_MODEL=str(model), LLAMABATCH_TEST_GEN_MODEL=str(gen_model))
     result = _run([ctest, "--test-dir", str(BUILD), "--output-on-failure", "-V"], env=env)
     assert result.returncode == 0, f"ctest failed:\n{_tail(result.stdout, 200)}"
     assert "100% tests passed" in result.stdout, _tail(result.stdout)
-    for name in ("package_install", "package_example_build", "package_example_run"):
+    # core_check: the core from C++ (batches, engine, embeddings, generation, bad input);
+    # core_check_sanitized: the same under AddressSanitizer + UBSan with leak detection.
+    for name in ("package_install", "package_example_build", "package_example_run", "core_check",
+                 "core_check_sanitized"):
         assert re.search(rf"Test\s+#\d+: {name} \.+\s+Passed", result.stdout), (
             f"ctest did not run {name}:\n{_tail(result.stdout)}"
         )

@@ -1,0 +1,193 @@
+// Exercises the C++ core end to end for the sanitizer and valgrind runs:
+// batches and their error paths, a dry-run engine, embeddings with a real model
+// (every pooling the model offers, truncation, bad input), create-and-drop
+// cycles, and generation when a generation model is given.
+//
+//   core_check EMBEDDING_MODEL.gguf [GENERATION_MODEL.gguf]
+//
+// Prints "core_check: OK" and exits 0 when every check holds; any sanitizer
+// report makes the run fail on its own (halt_on_error / exit code).
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llamabatch/batch.h"
+#include "llamabatch/chat.h"
+#include "llamabatch/context.h"
+#include "llamabatch/embed.h"
+#include "llamabatch/engine.h"
+#include "llamabatch/errors.h"
+#include "llamabatch/generate.h"
+#include "llamabatch/model.h"
+#include "llamabatch/tokenizer.h"
+
+namespace lb = llamabatch;
+
+namespace {
+
+int g_failures = 0;
+
+void check(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "FAILED: %s\n", what);
+        ++g_failures;
+    }
+}
+
+// Runs f and checks that it throws E (the typed errors the bindings map to Python).
+template <typename E, typename F>
+void expect_throw(F&& f, const char* what) {
+    try {
+        f();
+    } catch (const E&) {
+        return;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "FAILED: %s: wrong exception: %s\n", what, e.what());
+        ++g_failures;
+        return;
+    }
+    std::fprintf(stderr, "FAILED: %s: nothing thrown\n", what);
+    ++g_failures;
+}
+
+class CountingSink final : public lb::Sink {
+public:
+    void on_sequence(lb::Context*, size_t input_index, llama_seq_id, int32_t, int32_t) override {
+        order.push_back(input_index);
+    }
+    std::vector<size_t> order;
+};
+
+void check_batches() {
+    lb::Batch b(16, 4);
+    const llama_token toks[] = {1, 2, 3, 4, 5};
+    b.add_sequence(toks, 5, 0);
+    b.add_sequence(toks, 3, 1, 7);
+    check(b.n_tokens() == 8 && b.n_seqs() == 2, "add_sequence counts");
+    check(b.positions()[5] == 7, "positions start at pos0");
+    check(b.fits(8, 2) && !b.fits(9, 1), "fits by tokens");
+    expect_throw<lb::InvalidArgument>([&] { b.add_sequence(toks, 5, 9); }, "seq id out of range");
+    expect_throw<lb::InvalidArgument>([&] { b.add_sequence(toks, 5, 2, 0); b.add_sequence(toks, 5, 3); },
+                                      "over capacity");
+    lb::Batch::Limits limits;
+    limits.n_vocab = 4;
+    expect_throw<lb::InvalidArgument>([&] { b.validate(limits); }, "token outside the vocabulary");
+    b.clear();
+    check(b.n_tokens() == 0, "clear");
+    expect_throw<lb::InvalidArgument>([] { lb::Batch bad(0); }, "zero capacity");
+}
+
+void check_dry_run() {
+    std::vector<std::vector<llama_token>> seqs;
+    for (int i = 0; i < 200; ++i) seqs.emplace_back(static_cast<size_t>(1 + i % 13), 7);
+    std::vector<lb::TokenSpan> spans;
+    for (const auto& s : seqs) spans.push_back({s.data(), static_cast<int32_t>(s.size())});
+    lb::Engine engine(32, 4);
+    CountingSink sink;
+    engine.run(spans, sink);
+    bool in_order = sink.order.size() == spans.size();
+    for (size_t i = 0; in_order && i < sink.order.size(); ++i) in_order = sink.order[i] == i;
+    check(in_order, "dry run keeps input order");
+    std::vector<llama_token> too_long(40, 7);
+    spans.push_back({too_long.data(), 40});
+    expect_throw<lb::InvalidArgument>([&] { engine.run(spans, sink); }, "sequence longer than the batch");
+}
+
+void check_embeddings(const char* path) {
+    lb::Model model(path);
+    const std::vector<std::string_view> texts = {
+        "A cat sits on the mat.", "", "naïve café — 東京 🍜", "The stock market fell sharply today.",
+        "How do I bake sourdough bread?"};
+    for (const lb::PoolingType pooling : {LLAMA_POOLING_TYPE_UNSPECIFIED, LLAMA_POOLING_TYPE_CLS,
+                                          LLAMA_POOLING_TYPE_NONE}) {
+        lb::ContextOptions options;
+        options.n_seq_max = 2;
+        options.pooling = pooling;
+        lb::Embedder embedder(model, options);
+        lb::TokenizedTexts tokens = embedder.prepare(embedder.tokenize(texts), 0);
+        const size_t rows = pooling == LLAMA_POOLING_TYPE_NONE ? tokens.tokens.size() : tokens.size();
+        std::vector<float> out(rows * static_cast<size_t>(embedder.n_embd()));
+        embedder.embed(tokens, out.data(), lb::kNormL2);
+        bool finite = true;
+        for (float v : out) finite = finite && std::isfinite(v);
+        check(finite, "embeddings are finite");
+    }
+
+    lb::Embedder embedder(model, lb::ContextOptions{});
+    std::string long_text;
+    for (int i = 0; i < 900; ++i) long_text += "word ";
+    const std::vector<std::string_view> long_texts = {"short", long_text};
+    expect_throw<lb::InvalidArgument>([&] { embedder.prepare(embedder.tokenize(long_texts), 0); },
+                                      "over-long text without truncation");
+    lb::TokenizedTexts cut = embedder.prepare(embedder.tokenize(long_texts), 64);
+    check(cut.length(1) == 64, "truncated to 64 tokens");
+    std::vector<float> out(2 * static_cast<size_t>(embedder.n_embd()));
+    embedder.embed(cut, out.data(), lb::kNormL2);
+
+    lb::ContextOptions too_many;
+    too_many.n_seq_max = 100000;
+    expect_throw<lb::InvalidArgument>([&] { lb::Embedder bad(model, too_many); }, "n_seq_max above the limit");
+
+    for (int i = 0; i < 20; ++i) {  // create-and-drop: leaks show up in the sanitizer's exit report
+        lb::Embedder e(model, lb::ContextOptions{});
+        (void)e.n_embd();
+    }
+    expect_throw<lb::NotFound>([] { lb::Model missing("/nonexistent/model.gguf"); }, "missing model file");
+}
+
+void check_generation(const char* path) {
+    lb::Model model(path);
+    lb::GenerationOptions options;
+    options.n_parallel = 3;
+    options.n_ctx = 128;
+    lb::Generator generator(model, options);
+    std::vector<lb::GenerationRequest> requests(5);
+    const char* prompts[] = {"1, 2, 3,", "The capital of France is", "Tea is", "Once upon a time", "A, B, C,"};
+    for (size_t i = 0; i < requests.size(); ++i) {
+        requests[i].prompt = lb::plain_prompt_tokens(model, prompts[i]);
+        requests[i].max_new_tokens = 6 + static_cast<int32_t>(i);
+        requests[i].stop = {"\n\n"};
+    }
+    requests[2].sampling.temperature = 0.8f;
+    requests[2].sampling.seed = 42;
+    const auto results = generator.run(requests);
+    check(results.size() == requests.size(), "a result per prompt");
+    for (size_t i = 0; i < results.size(); ++i) {
+        check(results[i].tokens.size() <= static_cast<size_t>(requests[i].max_new_tokens), "max_new_tokens");
+    }
+    if (!model.chat_template().empty()) {
+        const auto chat = lb::chat_prompt_tokens(model, {{"user", "Hello"}});
+        check(!chat.empty(), "chat template applied");
+    }
+    std::vector<lb::GenerationRequest> too_long(1);
+    too_long[0].prompt.assign(500, requests[0].prompt.back());
+    expect_throw<lb::InvalidArgument>([&] { generator.run(too_long); }, "prompt longer than the context");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || argc > 3) {
+        std::fprintf(stderr, "usage: %s EMBEDDING_MODEL.gguf [GENERATION_MODEL.gguf]\n", argv[0]);
+        return 2;
+    }
+    try {
+        check_batches();
+        check_dry_run();
+        check_embeddings(argv[1]);
+        if (argc == 3) check_generation(argv[2]);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "FAILED: unexpected exception: %s\n", e.what());
+        return 1;
+    }
+    if (g_failures != 0) {
+        std::fprintf(stderr, "core_check: %d check(s) failed\n", g_failures);
+        return 1;
+    }
+    std::printf("core_check: OK%s\n", argc == 3 ? " (embeddings and generation)" : " (embeddings)");
+    return 0;
+}
