@@ -18,6 +18,9 @@ Contenders
   floor                     llamabatch's own stats["decode_seconds"]: time spent inside
                             llama_decode, i.e. what is left if packing, tokenizing and
                             pooling/copying cost nothing
+  llamabatch <variant>      with --variant NAME (repeatable): the same Embedder on another
+                            catalogue entry or GGUF path (e.g. all-minilm-l6-v2-bf16), with
+                            its own floor; reduced-precision variants in the same table
 
 tokens/s uses the llamabatch token count (same WordPiece vocabulary; every text is
 under sentence-transformers' 256-token limit, so nobody truncates).
@@ -71,14 +74,19 @@ def build_contenders(args, path: str, skip: set[str]):
 
     from llamabatch import Embedder
 
-    emb = Embedder(path, n_threads=T)
+    def make_lb(model):
+        emb = Embedder(model, n_threads=T)
 
-    def run_lb(texts):
-        emb.reset_stats()
-        e = emb.encode(texts)
-        return e, emb.stats["decode_seconds"]
+        def run_lb(texts):
+            emb.reset_stats()
+            e = emb.encode(texts)
+            return e, emb.stats["decode_seconds"]
 
-    out[LB] = run_lb
+        return emb, run_lb
+
+    emb, out[LB] = make_lb(path)
+    for v in args.variant:
+        _, out[f"{LB} {Path(v).stem if v.endswith('.gguf') else v}"] = make_lb(v)
 
     if LCP not in skip or LCP_BEST not in skip:
         try:
@@ -131,6 +139,9 @@ def main(argv=None) -> int:
                     help="sentence-transformers folder of the same model (default: $LLAMABATCH_ST_FOLDER)")
     ap.add_argument("--warmup", type=int, default=64, help="texts in the untimed warm-up run (default 64)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds of rest between runs (default 0.5)")
+    ap.add_argument("--variant", action="append", default=[], metavar="MODEL",
+                    help="also time llamabatch on this catalogue name or GGUF path (repeatable)")
+    ap.add_argument("--out", default="embed.json", help="file name under benchmarks/results (default embed.json)")
     args = ap.parse_args(argv)
 
     skip: set[str] = set()
@@ -148,6 +159,7 @@ def main(argv=None) -> int:
             ap.error(f"--skip {s!r}: not one of llama-cpp-python, llama-cpp-python-best, "
                      f"llama-cpp-python-default, sentence-transformers")
 
+    load_start = [round(x, 2) for x in os.getloadavg()]
     from llamabatch import models
 
     path = str(args.model or models.fetch("all-minilm-l6-v2"))
@@ -170,7 +182,7 @@ def main(argv=None) -> int:
     embeddings = {}  # from each contender's first timed run, for the cosine check
 
     times: dict[str, list[float]] = {n: [] for n in names}
-    floors: list[float] = []
+    floors: dict[str, list[float]] = {n: [] for n in names if n.startswith(LB)}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]  # rotate: nobody always goes first
         for name in order:
@@ -180,36 +192,35 @@ def main(argv=None) -> int:
             dt = time.perf_counter() - t0
             embeddings.setdefault(name, e)
             times[name].append(dt)
-            if name == LB:
-                floors.append(floor)
+            if floor is not None:
+                floors[name].append(floor)
             time.sleep(args.pause)
         print(f"  round {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in names), flush=True)
 
     med = {n: statistics.median(v) for n, v in times.items()}
-    floor = statistics.median(floors)
     lb = med[LB]
-    results = {}
-    for name in names:
-        results[name] = {
-            "seconds_median": med[name],
-            "seconds_all": times[name],
-            "texts_per_s": len(texts) / med[name],
-            "tokens_per_s": n_tokens / med[name],
-            "llamabatch_speedup": med[name] / lb,
-        }
-    results["floor (llama_decode only)"] = {
-        "seconds_median": floor,
-        "seconds_all": floors,
-        "texts_per_s": len(texts) / floor,
-        "tokens_per_s": n_tokens / floor,
-        "llamabatch_speedup": floor / lb,
-    }
+
+    def entry(seconds_all):
+        m = statistics.median(seconds_all)
+        return {"seconds_median": m, "seconds_all": seconds_all, "texts_per_s": len(texts) / m,
+                "tokens_per_s": n_tokens / m, "llamabatch_speedup": m / lb}
+
+    results = {name: entry(times[name]) for name in names}
+    for name, f in floors.items():
+        floor_name = "floor (llama_decode only)" if name == LB else f"floor of {name}"
+        results[floor_name] = entry(f)
+    floor = statistics.median(floors[LB])
     overhead_pct = (lb - floor) / floor * 100.0
+    overhead_each = {n: (med[n] - statistics.median(f)) / statistics.median(f) * 100.0 for n, f in floors.items()}
 
     cos = {}
     for name in names:
         if name != LB:
             cos[name] = max_cos_dev(embeddings[LB], embeddings[name])
+    # The quality bar for reduced-precision variants: agreement with the original model.
+    cos_st = {}
+    if ST in embeddings:
+        cos_st = {n: max_cos_dev(embeddings[ST], embeddings[n]) for n in names if n.startswith(LB)}
 
     rows = [[n, f"{r['seconds_median']:.2f}", f"{r['texts_per_s']:.0f}", f"{r['tokens_per_s']:.0f}",
              "-" if n == LB else f"{r['llamabatch_speedup']:.2f}x"] for n, r in results.items()]
@@ -218,6 +229,16 @@ def main(argv=None) -> int:
     print(f"llamabatch overhead above the llama_decode floor: {overhead_pct:.1f} %")
     for name, d in cos.items():
         print(f"max |cos - 1| llamabatch vs {name}: {d:.2e}")
+    for name, d in cos_st.items():
+        if name == LB:
+            continue  # printed above
+        print(f"max |cos - 1| {name} vs sentence-transformers: {d:.2e}")
+    for name, d in overhead_each.items():
+        print(f"{name}: overhead above its own llama_decode floor {d:.2f} %")
+    if ST in med:
+        for name in names:
+            if name.startswith(LB):
+                print(f"{name}: {med[ST] / med[name]:.2f}x sentence-transformers")
 
     out = {
         "benchmark": "embed",
@@ -231,11 +252,16 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "rounds": args.rounds,
         "results": results,
+        "variants": args.variant,
         "llamabatch_overhead_above_floor_pct": overhead_pct,
+        "overhead_above_own_floor_pct": overhead_each,
         "max_abs_cos_minus_1_vs_llamabatch": cos,
+        "max_abs_cos_minus_1_vs_sentence_transformers": cos_st,
+        "speed_vs_sentence_transformers": {n: med[ST] / med[n] for n in names if ST in med},
+        "loadavg_start": load_start,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
-    print("wrote", write_json("embed.json", out))
+    print("wrote", write_json(args.out, out))
     return 0
 
 

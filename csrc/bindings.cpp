@@ -632,10 +632,17 @@ NB_MODULE(_core, m) {
                  run_released([&] {
                      Exclusive busy(e.context());
                      e.engine().set_max_sequences(batch_size);
-                     t = e.prepare(e.tokenize(utf8.views), truncate);
-                     rows = per_token ? t.tokens.size() : t.size();
-                     out.reset(new float[std::max<size_t>(rows * width, 1)]);
-                     e.embed(t, out.get(), norm, on_progress);
+                     if (per_token) {
+                         // One row per token: the tokens are needed whole for the offsets anyway.
+                         t = e.prepare(e.tokenize(utf8.views), truncate);
+                         rows = t.tokens.size();
+                         out.reset(new float[std::max<size_t>(rows * width, 1)]);
+                         e.embed(t, out.get(), norm, on_progress);
+                     } else {
+                         rows = utf8.views.size();
+                         out.reset(new float[std::max<size_t>(rows * width, 1)]);
+                         e.encode(utf8.views, truncate, out.get(), norm, on_progress);
+                     }
                  });
                  nb::object matrix = owned_array(std::move(out), {rows, width});
                  if (!per_token) return nb::make_tuple(matrix, nb::none());

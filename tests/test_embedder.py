@@ -126,6 +126,31 @@ def test_long_text_with_n_batch_above_the_trained_context_raises(minilm_path):
         e.encode("word " * 800)
 
 
+def test_rows_keep_their_order_across_tokenizer_chunks(embedder):
+    # encode() tokenizes 4,096 texts at a time as the engine needs them, so that
+    # memory does not grow with the number of texts; rows at and around the
+    # chunk boundaries must be the embeddings of their own texts.
+    texts = [f"order {i}" for i in range(9000)]
+    out = embedder.encode(texts)
+    assert out.shape == (9000, 384)
+    picks = [0, 4095, 4096, 4097, 8191, 8192, 8999]
+    alone = np.stack([embedder.encode(texts[i]) for i in picks])
+    assert_same_embeddings(out[picks], alone)
+    # Neighbours differ ("order 4095" is not "order 4096"): a shifted row would fail above.
+    assert float(out[4095] @ out[4096]) < 0.9999
+
+
+def test_a_bad_text_in_a_later_chunk_raises_before_any_decode(minilm_path):
+    e = Embedder(minilm_path)
+    texts = ["short"] * 5000 + ["word " * 1000] + ["short"] * 10
+    with pytest.raises(ValueError, match=r"text 5000 has 1002 tokens, above the limit of 512"):
+        e.encode(texts)
+    assert e.stats["decodes"] == 0  # every text is checked before the first decode
+    cut = e.encode(texts, truncate=True)
+    assert cut.shape == (5011, 384) and np.isfinite(cut).all()
+    np.testing.assert_allclose(cut[5000], e.encode("word " * 1000, truncate=True), atol=BATCH_ATOL)
+
+
 def test_n_batch_smaller_than_the_longest_text(minilm_path):
     e = Embedder(minilm_path, n_batch=32)
     with pytest.raises(ValueError, match="text 0 has .* tokens, above the limit of 32"):

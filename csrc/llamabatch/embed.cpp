@@ -93,6 +93,58 @@ private:
     int norm_;
 };
 
+// A chunk ends after this many texts or bytes, whichever comes first (and holds
+// at least one text): a few MB of tokens at most, yet long enough that starting
+// tokenizer threads per chunk costs nothing measurable.
+constexpr size_t kChunkTexts = 4096;
+constexpr size_t kChunkBytes = size_t{4} << 20;
+
+size_t chunk_end(const std::vector<std::string_view>& texts, size_t begin) {
+    size_t end = begin, bytes = 0;
+    while (end < texts.size() && end - begin < kChunkTexts && (end == begin || bytes + texts[end].size() <= kChunkBytes)) {
+        bytes += texts[end].size();
+        ++end;
+    }
+    return end;
+}
+
+// Gives the engine the texts' tokens in input order, tokenizing (and checking
+// or truncating) one chunk when the one before is used up.
+class ChunkedTexts final : public SequenceSource {
+public:
+    ChunkedTexts(const Embedder& embedder, const std::vector<std::string_view>& texts, int32_t truncate_to)
+        : embedder_(embedder), texts_(texts), truncate_to_(truncate_to) {}
+
+    bool next(TokenSpan& seq) override {
+        while (pos_ == chunk_.size()) {
+            if (end_ == texts_.size()) return false;
+            load(end_);
+        }
+        seq = {chunk_.data(pos_), chunk_.length(pos_)};
+        ++pos_;
+        return true;
+    }
+
+    // Tokenizes texts [begin, chunk_end) into the chunk (dropping the last one).
+    void load(size_t begin) {
+        end_ = chunk_end(texts_, begin);
+        views_.assign(texts_.begin() + static_cast<std::ptrdiff_t>(begin),
+                      texts_.begin() + static_cast<std::ptrdiff_t>(end_));
+        chunk_ = TokenizedTexts{};  // free the old chunk before making the next
+        chunk_ = embedder_.prepare(embedder_.tokenize(views_), truncate_to_, begin);
+        pos_ = 0;
+    }
+    size_t end() const { return end_; }
+
+private:
+    const Embedder& embedder_;
+    const std::vector<std::string_view>& texts_;
+    int32_t truncate_to_;
+    std::vector<std::string_view> views_;
+    TokenizedTexts chunk_;
+    size_t pos_ = 0, end_ = 0;
+};
+
 }  // namespace
 
 Embedder::Embedder(Model& model, ContextOptions options) : model_(model) {
@@ -107,18 +159,18 @@ TokenizedTexts Embedder::tokenize(const std::vector<std::string_view>& texts) co
     return tokenize_texts(model_.vocab(), texts, true, false, settings().n_threads);
 }
 
-TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to) const {
+TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to, size_t first_index) const {
     const int32_t limit = max_tokens();
     if (truncate_to < 0) throw InvalidArgument("truncate must be True, False or a positive token count");
     bool too_long = false;
     for (size_t i = 0; i < texts.size(); ++i) {
         const int32_t n = texts.length(i);
         if (n == 0) {
-            throw InvalidArgument("text " + std::to_string(i) + " gives no tokens (this model adds no special "
+            throw InvalidArgument("text " + std::to_string(first_index + i) + " gives no tokens (this model adds no special "
                                   "tokens to an empty text): remove it or give it some text");
         }
         if (n > limit && truncate_to == 0) {
-            throw InvalidArgument("text " + std::to_string(i) + " has " + std::to_string(n) +
+            throw InvalidArgument("text " + std::to_string(first_index + i) + " has " + std::to_string(n) +
                                   " tokens, above the limit of " + std::to_string(limit) +
                                   " tokens per text; pass truncate=True to cut long texts to the limit "
                                   "(or truncate=N for N tokens)");
@@ -140,6 +192,24 @@ void Embedder::embed(const TokenizedTexts& texts, float* out, int norm, const Pr
         sink.progress = on_progress;
         engine_->run(texts.spans(), sink);
     }
+}
+
+void Embedder::encode(const std::vector<std::string_view>& texts, int32_t truncate_to, float* out, int norm,
+                      const ProgressFn& on_progress) {
+    if (pooling() == LLAMA_POOLING_TYPE_NONE) {
+        throw InvalidArgument("encode() gives one row per text; with pooling 'none' use embed() on tokenized texts");
+    }
+    if (pooling() == LLAMA_POOLING_TYPE_RANK) norm = kNormNone;  // scores, not vectors
+    {
+        // Check all texts before the first decode, as for a list tokenized
+        // whole: an error at text 90,000 must not come after minutes of work.
+        ChunkedTexts check(*this, texts, truncate_to);
+        while (check.end() < texts.size()) check.load(check.end());
+    }
+    ChunkedTexts source(*this, texts, truncate_to);
+    PooledRows sink(out, n_out_, norm);
+    sink.progress = on_progress;
+    engine_->run(source, sink);
 }
 
 }  // namespace llamabatch

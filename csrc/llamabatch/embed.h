@@ -45,11 +45,21 @@ public:
     // Checks every text against max_tokens(). truncate_to == 0: an over-long
     // text is an error naming its index, its length and the limit; > 0: texts
     // are cut to min(truncate_to, max_tokens()). A text with no tokens is an error.
-    TokenizedTexts prepare(TokenizedTexts texts, int32_t truncate_to) const;
+    // first_index: the input index of texts[0], for the messages.
+    TokenizedTexts prepare(TokenizedTexts texts, int32_t truncate_to, size_t first_index = 0) const;
 
     // Pooled embeddings: writes texts.size() rows of n_embd() floats to out.
     // Pooling "none": writes one row per token, texts.tokens.size() rows.
     void embed(const TokenizedTexts& texts, float* out, int norm, const ProgressFn& on_progress = {});
+
+    // Pooled embeddings straight from text: writes texts.size() rows of n_embd()
+    // floats to out. Texts are tokenized a bounded chunk at a time as the engine
+    // needs them, so the memory used besides out does not grow with the number
+    // of texts. Every text is checked first (a pass that tokenizes and forgets),
+    // so a bad text throws, naming its index, before anything is decoded.
+    // Not for pooling "none" (its output size depends on the tokens: use embed()).
+    void encode(const std::vector<std::string_view>& texts, int32_t truncate_to, float* out, int norm,
+                const ProgressFn& on_progress = {});
 
 private:
     Model& model_;

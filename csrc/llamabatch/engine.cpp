@@ -31,26 +31,50 @@ Engine::Engine(int32_t n_batch, int32_t n_seq_max, Output output)
     packed_.reserve(static_cast<size_t>(n_seq_max));
 }
 
-void Engine::run(const std::vector<TokenSpan>& sequences, Sink& sink) {
-    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_->capacity();
-    for (size_t i = 0; i < sequences.size(); ++i) {
-        const int32_t n = sequences[i].size;
-        if (n <= 0) {
-            throw InvalidArgument("sequence " + std::to_string(i) + " is empty: there is nothing to decode");
-        }
-        if (n > seq_limit) {
-            throw InvalidArgument("sequence " + std::to_string(i) + " has " + std::to_string(n) +
-                                  " tokens, above the limit of " + std::to_string(seq_limit) +
-                                  " tokens per sequence (truncate it, or raise n_batch/n_ctx)");
-        }
+namespace {
+void check_sequence(size_t i, int32_t n, int32_t limit) {
+    if (n <= 0) {
+        throw InvalidArgument("sequence " + std::to_string(i) + " is empty: there is nothing to decode");
+    }
+    if (n > limit) {
+        throw InvalidArgument("sequence " + std::to_string(i) + " has " + std::to_string(n) +
+                              " tokens, above the limit of " + std::to_string(limit) +
+                              " tokens per sequence (truncate it, or raise n_batch/n_ctx)");
+    }
+}
+
+class SpanList final : public SequenceSource {
+public:
+    explicit SpanList(const std::vector<TokenSpan>& spans) : spans_(spans) {}
+    bool next(TokenSpan& seq) override {
+        if (pos_ == spans_.size()) return false;
+        seq = spans_[pos_++];
+        return true;
     }
 
+private:
+    const std::vector<TokenSpan>& spans_;
+    size_t pos_ = 0;
+};
+}  // namespace
+
+void Engine::run(const std::vector<TokenSpan>& sequences, Sink& sink) {
+    // A list can be checked whole, so a bad sequence throws before any decode.
+    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_->capacity();
+    for (size_t i = 0; i < sequences.size(); ++i) check_sequence(i, sequences[i].size, seq_limit);
+    SpanList source(sequences);
+    run(source, sink);
+}
+
+void Engine::run(SequenceSource& sequences, Sink& sink) {
+    const int32_t seq_limit = ctx_ ? ctx_->settings().n_ctx : batch_->capacity();
     const auto t0 = Clock::now();
     batch_->clear();
     packed_.clear();
     const int64_t done_before = stats_.sequences;  // stats accumulate across runs
-    for (size_t i = 0; i < sequences.size(); ++i) {
-        const TokenSpan& seq = sequences[i];
+    TokenSpan seq;
+    for (size_t i = 0; sequences.next(seq); ++i) {
+        check_sequence(i, seq.size, seq_limit);
         if (!batch_->fits(seq.size, 1)) {
             flush(sink);
             if (!sink.on_flush(static_cast<size_t>(stats_.sequences - done_before))) throw Cancelled();

@@ -47,6 +47,16 @@ public:
     virtual bool on_flush(size_t /*n_done*/) { return true; }
 };
 
+// Hands the engine its sequences one at a time, so that they need not all be in
+// memory at once (the Embedder tokenizes its texts chunk by chunk).
+class SequenceSource {
+public:
+    virtual ~SequenceSource() = default;
+    // Sets seq to the next sequence and returns true, or returns false at the
+    // end. seq must stay valid only until the next call: the batch copies it.
+    virtual bool next(TokenSpan& seq) = 0;
+};
+
 struct Cancelled : std::exception {
     const char* what() const noexcept override { return "cancelled"; }
 };
@@ -64,6 +74,10 @@ public:
     // Streams all sequences through the batch. Throws InvalidArgument (before
     // any decode) if a sequence is empty or longer than the batch.
     void run(const std::vector<TokenSpan>& sequences, Sink& sink);
+    // Streams sequences as the source gives them, in its order (input_index
+    // counts from 0). Each is checked as it arrives, so an empty or over-long
+    // one throws after the decodes before it: check them first where that matters.
+    void run(SequenceSource& sequences, Sink& sink);
 
     // Caps the sequences per decode (1..n_seq_max; 0 = n_seq_max), like a
     // batch size in sequences. The cap lives in the batch, so fits() stays the

