@@ -115,6 +115,13 @@ void check_embeddings(const char* path) {
         bool finite = true;
         for (float v : out) finite = finite && std::isfinite(v);
         check(finite, "embeddings are finite");
+        if (pooling != LLAMA_POOLING_TYPE_NONE) {  // the streaming path: tokenized chunk by chunk
+            std::vector<float> streamed(out.size());
+            embedder.encode(texts, 0, streamed.data(), lb::kNormL2);
+            bool same = true;
+            for (size_t i = 0; i < out.size(); ++i) same = same && std::fabs(out[i] - streamed[i]) < 1e-5f;
+            check(same, "encode (streamed) equals prepare + embed");
+        }
     }
 
     lb::Embedder embedder(model, lb::ContextOptions{});
