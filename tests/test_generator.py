@@ -59,6 +59,23 @@ def test_end_of_generation_stops(gen16):
     assert d.finish_reason == "stop" and d.completion_tokens < 64
 
 
+def test_ignore_eos_runs_to_max_new_tokens(gen16):
+    prompt = ["Say just the word yes."]
+    [short] = gen16.generate_details(prompt, chat=True, max_new_tokens=48)
+    [full] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True)
+    assert short.finish_reason == "stop" and short.completion_tokens < 48
+    assert full.finish_reason == "length" and full.completion_tokens == 48
+    # Greedy: the same tokens up to where the model would have stopped, and no
+    # end-of-generation token anywhere after.
+    assert full.tokens[:short.completion_tokens].tolist() == short.tokens.tolist()
+    eog = {gen16.model.tokenize("<|im_end|>", add_special=False, parse_special=True)[0]}
+    assert not eog & set(full.tokens.tolist())
+    # Sampled (temperature, seed) too.
+    [sampled] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True, temperature=0.8,
+                                       seed=3)
+    assert sampled.completion_tokens == 48 and not eog & set(sampled.tokens.tolist())
+
+
 def test_stop_strings(gen16):
     [d] = gen16.generate_details(["Count from 1 to 20, separated by commas."], chat=True, max_new_tokens=64,
                                  stop=["5"])

@@ -95,6 +95,7 @@ Generator::Generator(Model& model, const GenerationOptions& options)
       batch_(context_->settings().n_batch, context_->settings().n_seq_max),
       slots_(static_cast<size_t>(context_->settings().n_seq_max)) {
     for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq_id = static_cast<llama_seq_id>(i);
+    eog_ = eog_tokens(model_.vocab());  // once: a scan of the whole vocabulary
 }
 
 Generator::~Generator() = default;
@@ -187,7 +188,7 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
             slot.n_prompt_fed = 0;
             slot.i_batch = -1;
             slot.stop_scan_from = 0;
-            slot.sampler = make_sampler(r.sampling);
+            slot.sampler = make_sampler(r.sampling, eog_, model_.n_vocab());
             slot.result = GenerationResult{};
             slot.result.prompt_tokens = static_cast<int32_t>(r.prompt.size());
             stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
