@@ -465,6 +465,12 @@ NB_MODULE(_core, m) {
                  return owned_copy(t.data(), t.size());
              },
              "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+        .def_prop_ro("eog_tokens",
+                     [](const Model& mo) {
+                         const std::vector<llama_token> t = eog_tokens(mo.vocab());
+                         return owned_copy(t.data(), t.size());
+                     },
+                     "End-of-generation token ids (int32 array): the tokens that end a Generator completion.")
         .def("__repr__", [](const Model& mo) {
             return "Model('" + mo.path() + "', architecture='" + mo.architecture() + "')";
         });

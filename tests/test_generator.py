@@ -59,6 +59,15 @@ def test_end_of_generation_stops(gen16):
     assert d.finish_reason == "stop" and d.completion_tokens < 64
 
 
+def test_eog_tokens(gen16):
+    eog = gen16.model.eog_tokens
+    assert eog.dtype == np.int32 and eog.ndim == 1
+    # SmolLM2-Instruct ends chat turns with <|im_end|>; an ordinary word is not an end.
+    im_end = gen16.model.tokenize("<|im_end|>", add_special=False, parse_special=True).tolist()
+    assert len(im_end) == 1 and im_end[0] in eog.tolist()
+    assert gen16.model.tokenize(" yes", add_special=False)[0] not in eog.tolist()
+
+
 def test_ignore_eos_runs_to_max_new_tokens(gen16):
     prompt = ["Say just the word yes."]
     [short] = gen16.generate_details(prompt, chat=True, max_new_tokens=48)
@@ -68,7 +77,7 @@ def test_ignore_eos_runs_to_max_new_tokens(gen16):
     # Greedy: the same tokens up to where the model would have stopped, and no
     # end-of-generation token anywhere after.
     assert full.tokens[:short.completion_tokens].tolist() == short.tokens.tolist()
-    eog = {gen16.model.tokenize("<|im_end|>", add_special=False, parse_special=True)[0]}
+    eog = set(gen16.model.eog_tokens.tolist())
     assert not eog & set(full.tokens.tolist())
     # Sampled (temperature, seed) too.
     [sampled] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True, temperature=0.8,
