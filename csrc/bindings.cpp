@@ -465,6 +465,12 @@ NB_MODULE(_core, m) {
                  return owned_copy(t.data(), t.size());
              },
              "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+        .def_prop_ro("eog_tokens",
+                     [](const Model& mo) {
+                         const std::vector<llama_token> t = eog_tokens(mo.vocab());
+                         return owned_copy(t.data(), t.size());
+                     },
+                     "End-of-generation token ids (int32 array): the tokens that end a Generator completion.")
         .def("__repr__", [](const Model& mo) {
             return "Model('" + mo.path() + "', architecture='" + mo.architecture() + "')";
         });
@@ -677,7 +683,7 @@ NB_MODULE(_core, m) {
         .def("generate",
              [](Generator& g, nb::sequence prompts, bool chat, nb::object system, int32_t max_new_tokens,
                 float temperature, int32_t top_k, float top_p, float min_p, int64_t seed,
-                std::vector<std::string> stop, nb::object progress) {
+                std::vector<std::string> stop, bool ignore_eos, nb::object progress) {
                  const std::vector<PromptInput> inputs = prompt_inputs(prompts);
                  const bool has_system = !system.is_none();
                  const std::string system_text = has_system ? nb::cast<std::string>(system) : std::string();
@@ -686,6 +692,7 @@ NB_MODULE(_core, m) {
                  sp.top_k = top_k;
                  sp.top_p = top_p;
                  sp.min_p = min_p;
+                 sp.ignore_eos = ignore_eos;
                  if (seed < -1 || seed > static_cast<int64_t>(UINT32_MAX) - 1) {
                      throw InvalidArgument("seed " + std::to_string(seed) + " must be in 0..4294967294 (or None)");
                  }
@@ -725,6 +732,6 @@ NB_MODULE(_core, m) {
              },
              "prompts"_a, "chat"_a = false, "system"_a = nb::none(), "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
              "top_k"_a = 0, "top_p"_a = 1.0f, "min_p"_a = 0.0f, "seed"_a = -1,
-             "stop"_a = std::vector<std::string>{}, "progress"_a = nb::none(),
+             "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false, "progress"_a = nb::none(),
              "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.");
 }

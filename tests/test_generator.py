@@ -59,6 +59,32 @@ def test_end_of_generation_stops(gen16):
     assert d.finish_reason == "stop" and d.completion_tokens < 64
 
 
+def test_eog_tokens(gen16):
+    eog = gen16.model.eog_tokens
+    assert eog.dtype == np.int32 and eog.ndim == 1
+    # SmolLM2-Instruct ends chat turns with <|im_end|>; an ordinary word is not an end.
+    im_end = gen16.model.tokenize("<|im_end|>", add_special=False, parse_special=True).tolist()
+    assert len(im_end) == 1 and im_end[0] in eog.tolist()
+    assert gen16.model.tokenize(" yes", add_special=False)[0] not in eog.tolist()
+
+
+def test_ignore_eos_runs_to_max_new_tokens(gen16):
+    prompt = ["Say just the word yes."]
+    [short] = gen16.generate_details(prompt, chat=True, max_new_tokens=48)
+    [full] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True)
+    assert short.finish_reason == "stop" and short.completion_tokens < 48
+    assert full.finish_reason == "length" and full.completion_tokens == 48
+    # Greedy: the same tokens up to where the model would have stopped, and no
+    # end-of-generation token anywhere after.
+    assert full.tokens[:short.completion_tokens].tolist() == short.tokens.tolist()
+    eog = set(gen16.model.eog_tokens.tolist())
+    assert not eog & set(full.tokens.tolist())
+    # Sampled (temperature, seed) too.
+    [sampled] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True, temperature=0.8,
+                                       seed=3)
+    assert sampled.completion_tokens == 48 and not eog & set(sampled.tokens.tolist())
+
+
 def test_stop_strings(gen16):
     [d] = gen16.generate_details(["Count from 1 to 20, separated by commas."], chat=True, max_new_tokens=64,
                                  stop=["5"])

@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 PIN_FILE = HERE / "llama_cpp.pin"
@@ -116,7 +117,8 @@ def wanted(rel: str) -> bool:
     return parts[0] in KEEP_DIRS
 
 
-def extract(sdist: Path, dest: Path, pin: dict[str, str]) -> None:
+def extract(sdist: Path, dest: Path, pin: dict[str, str], keep: Callable[[str], bool] = wanted) -> None:
+    """Extract the files of the sdist's llama.cpp tree that ``keep`` accepts (by path in the tree)."""
     prefix_tail = "vendor/llama.cpp/"
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".llama.cpp-"))
     try:
@@ -127,7 +129,7 @@ def extract(sdist: Path, dest: Path, pin: dict[str, str]) -> None:
                 if idx < 0 or not (member.isfile() or member.isdir()):
                     continue
                 rel = name[idx + len(prefix_tail):]
-                if not rel or not wanted(rel):
+                if not rel or not keep(rel):
                     continue
                 out = staging / rel
                 if member.isdir():

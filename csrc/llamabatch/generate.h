@@ -81,6 +81,7 @@ private:
     Batch batch_;
     std::vector<Slot> slots_;
     GenerationStats stats_;
+    std::vector<llama_token> eog_;  // end-of-generation tokens, banned for ignore_eos
 };
 
 // The length of the longest prefix of s that does not end inside a UTF-8 character.

@@ -1,6 +1,7 @@
 #include "llamabatch/sampling.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "llamabatch/errors.h"
@@ -20,11 +21,28 @@ void validate(const SamplingParams& p) {
     }
 }
 
-SamplerPtr make_sampler(const SamplingParams& p) {
+std::vector<llama_token> eog_tokens(const llama_vocab* vocab) {
+    std::vector<llama_token> out;
+    const int32_t n = llama_vocab_n_tokens(vocab);
+    for (llama_token t = 0; t < n; ++t) {
+        if (llama_vocab_is_eog(vocab, t)) out.push_back(t);
+    }
+    return out;
+}
+
+SamplerPtr make_sampler(const SamplingParams& p, const std::vector<llama_token>& eog, int32_t n_vocab) {
     validate(p);
     llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     SamplerPtr chain(llama_sampler_chain_init(cp));
+    if (p.ignore_eos && !eog.empty()) {
+        if (n_vocab <= 0) throw InvalidArgument("make_sampler: ignore_eos needs the vocabulary size (n_vocab)");
+        std::vector<llama_logit_bias> bans;
+        bans.reserve(eog.size());
+        for (llama_token t : eog) bans.push_back({t, -std::numeric_limits<float>::infinity()});
+        llama_sampler_chain_add(chain.get(), llama_sampler_init_logit_bias(n_vocab, static_cast<int32_t>(bans.size()),
+                                                                            bans.data()));
+    }
     if (p.temperature == 0.0f) {
         llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
         return chain;

@@ -108,6 +108,7 @@ class Generator:
         min_p: float | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        ignore_eos: bool = False,
         chat: bool = False,
         system: str | None = None,
         show_progress: bool = False,
@@ -121,6 +122,11 @@ class Generator:
             temperature: 0 is greedy; otherwise top_k, top_p, min_p then temperature.
             seed: makes each prompt's sample reproducible whatever n_parallel or slot.
             stop: strings that end a completion (not included in its text).
+            ignore_eos: never sample an end-of-generation token, so every
+                completion runs to ``max_new_tokens`` (unless a stop string or
+                ``n_ctx`` ends it first); llama.cpp server's option of the same
+                name. For fixed-length benchmarks: the text past the model's own
+                end is usually rambling.
             chat: apply the model's own chat template to str prompts (a user
                 message, after ``system`` if given). A model without a template
                 (a base model) raises ValueError.
@@ -152,6 +158,7 @@ class Generator:
                 min_p=0.0 if min_p is None else float(min_p),
                 seed=-1 if seed is None else int(seed),
                 stop=list(stop or []),
+                ignore_eos=bool(ignore_eos),
                 progress=progress,
             )
         return [
