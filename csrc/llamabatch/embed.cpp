@@ -125,8 +125,23 @@ public:
         return true;
     }
 
+    // Tokenizes and checks every text, chunk by chunk, so that a bad one throws
+    // before the first decode (an error at text 90,000 must not come after
+    // minutes of work), then goes back to the first text. When all texts fit
+    // in one chunk, the usual case, that chunk is kept rather than made again.
+    void check_all() {
+        while (end_ < texts_.size()) load(end_);
+        if (begin_ != 0) {
+            chunk_ = TokenizedTexts{};
+            end_ = 0;
+        }
+        pos_ = 0;
+    }
+
+private:
     // Tokenizes texts [begin, chunk_end) into the chunk (dropping the last one).
     void load(size_t begin) {
+        begin_ = begin;
         end_ = chunk_end(texts_, begin);
         views_.assign(texts_.begin() + static_cast<std::ptrdiff_t>(begin),
                       texts_.begin() + static_cast<std::ptrdiff_t>(end_));
@@ -134,15 +149,13 @@ public:
         chunk_ = embedder_.prepare(embedder_.tokenize(views_), truncate_to_, begin);
         pos_ = 0;
     }
-    size_t end() const { return end_; }
 
-private:
     const Embedder& embedder_;
     const std::vector<std::string_view>& texts_;
     int32_t truncate_to_;
     std::vector<std::string_view> views_;
     TokenizedTexts chunk_;
-    size_t pos_ = 0, end_ = 0;
+    size_t pos_ = 0, begin_ = 0, end_ = 0;  // chunk_ holds texts [begin_, end_)
 };
 
 }  // namespace
@@ -200,13 +213,8 @@ void Embedder::encode(const std::vector<std::string_view>& texts, int32_t trunca
         throw InvalidArgument("encode() gives one row per text; with pooling 'none' use embed() on tokenized texts");
     }
     if (pooling() == LLAMA_POOLING_TYPE_RANK) norm = kNormNone;  // scores, not vectors
-    {
-        // Check all texts before the first decode, as for a list tokenized
-        // whole: an error at text 90,000 must not come after minutes of work.
-        ChunkedTexts check(*this, texts, truncate_to);
-        while (check.end() < texts.size()) check.load(check.end());
-    }
     ChunkedTexts source(*this, texts, truncate_to);
+    source.check_all();
     PooledRows sink(out, n_out_, norm);
     sink.progress = on_progress;
     engine_->run(source, sink);

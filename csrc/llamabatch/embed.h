@@ -55,8 +55,9 @@ public:
     // Pooled embeddings straight from text: writes texts.size() rows of n_embd()
     // floats to out. Texts are tokenized a bounded chunk at a time as the engine
     // needs them, so the memory used besides out does not grow with the number
-    // of texts. Every text is checked first (a pass that tokenizes and forgets),
-    // so a bad text throws, naming its index, before anything is decoded.
+    // of texts. Every text is checked first (with more than one chunk, a pass
+    // that tokenizes and forgets), so a bad text throws, naming its index,
+    // before anything is decoded.
     // Not for pooling "none" (its output size depends on the tokens: use embed()).
     void encode(const std::vector<std::string_view>& texts, int32_t truncate_to, float* out, int norm,
                 const ProgressFn& on_progress = {});
