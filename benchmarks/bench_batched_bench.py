@@ -46,34 +46,6 @@ import fetch_llama_cpp  # noqa: E402  (the pin, the cached download and its sha2
 TREE = ROOT / "build" / "llama.cpp-full"
 BUILD = ROOT / "build" / "batched-bench"
 
-# A wrapper project, so that the tree is configured exactly as our CMakeLists.txt
-# configures it (static, PIC, the same AMX switch on the same target), plus
-# common/ and tools/ for llama-batched-bench.
-WRAPPER = """\
-cmake_minimum_required(VERSION 3.18...3.31)
-project(llamabatch_batched_bench LANGUAGES C CXX)
-set(CMAKE_POSITION_INDEPENDENT_CODE ON)
-set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_COMMON ON CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_TOOLS ON CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_SERVER OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
-set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
-set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
-set(GGML_BUILD_TESTS OFF CACHE BOOL "" FORCE)
-set(GGML_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
-add_subdirectory("{tree}" llama.cpp EXCLUDE_FROM_ALL)
-include(CheckCXXCompilerFlag)
-check_cxx_compiler_flag(-mno-amx-int8 HAS_MNO_AMX)
-if(HAS_MNO_AMX AND TARGET ggml-cpu)
-  target_compile_options(ggml-cpu PRIVATE
-    $<$<COMPILE_LANGUAGE:C,CXX>:-mno-amx-tile -mno-amx-int8 -mno-amx-bf16>)
-endif()
-"""
-
-
 def build_batched_bench() -> Path:
     """Extract the whole pinned tree (once) and build llama-batched-bench (incrementally)."""
     pin = fetch_llama_cpp.read_pin()
@@ -81,17 +53,15 @@ def build_batched_bench() -> Path:
         sdist = fetch_llama_cpp.download_sdist(pin)  # the cached, sha256-checked file
         TREE.parent.mkdir(parents=True, exist_ok=True)
         fetch_llama_cpp.extract(sdist, TREE, pin, keep=lambda rel: True)
-    src = BUILD / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    wrapper = WRAPPER.replace("{tree}", TREE.as_posix())
-    if not (src / "CMakeLists.txt").exists() or (src / "CMakeLists.txt").read_text() != wrapper:
-        (src / "CMakeLists.txt").write_text(wrapper)
-    obj = BUILD / "obj"
-    if not (obj / "CMakeCache.txt").exists():
-        subprocess.run(["cmake", "-S", str(src), "-B", str(obj), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-                        "-DGGML_NATIVE=ON"], check=True)
-    subprocess.run(["cmake", "--build", str(obj), "--target", "llama-batched-bench"], check=True)
-    exe = obj / "bin" / "llama-batched-bench"
+    # Our own CMakeLists.txt over the whole tree: llama.cpp is configured exactly
+    # as for the extension (static, PIC, native, the same AMX switch), plus its tools.
+    if not (BUILD / "CMakeCache.txt").exists():
+        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                        f"-DLLAMABATCH_LLAMA_CPP_DIR={TREE}", "-DLLAMABATCH_LLAMA_TOOLS=ON",
+                        "-DLLAMABATCH_INSTALL=OFF", "-DLLAMABATCH_BUILD_EXAMPLES=OFF",
+                        f"-DPython_EXECUTABLE={sys.executable}"], check=True)
+    subprocess.run(["cmake", "--build", str(BUILD), "--target", "llama-batched-bench"], check=True)
+    exe = BUILD / "bin" / "llama-batched-bench"
     if not exe.exists():
         raise SystemExit(f"build finished but {exe} is missing")
     return exe
