@@ -67,10 +67,11 @@ def build_batched_bench() -> Path:
     return exe
 
 
-def run_batched_bench(exe: Path, model: Path, npp: int, ntg: int, pl: int, threads: int) -> dict:
+def run_batched_bench(exe: Path, model: Path, npp: int, ntg: int, pl: int, threads: int,
+                      extra: list[str] | None = None) -> dict:
     # -c: exactly the cells the level needs; llama.cpp splits them evenly over PL sequences.
     cmd = [str(exe), "-m", str(model), "-npp", str(npp), "-ntg", str(ntg), "-npl", str(pl), "-fa", "on",
-           "-t", str(threads), "-c", str(pl * (npp + ntg)), "--output-format", "jsonl"]
+           "-t", str(threads), "-c", str(pl * (npp + ntg)), "--output-format", "jsonl", *(extra or [])]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0 or len(rows) != 1:

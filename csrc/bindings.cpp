@@ -3,6 +3,7 @@
 // lives in csrc/llamabatch/ where C++ users get it too.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -17,6 +18,7 @@
 #include "llamabatch/batch.h"
 #include "llamabatch/chat.h"
 #include "llamabatch/context.h"
+#include "llamabatch/devices.h"
 #include "llamabatch/embed.h"
 #include "llamabatch/engine.h"
 #include "llamabatch/errors.h"
@@ -348,8 +350,36 @@ NB_MODULE(_core, m) {
           "Show llama.cpp's log on stderr (True) or keep it silent (False, the default).");
     m.def("max_parallel_sequences", [] { return llama_max_parallel_sequences(); },
           "The most sequences llama.cpp decodes in one batch.");
-    m.def("system_info", [] { return std::string(llama_print_system_info()); },
-          "The CPU features and backends llama.cpp was built with.");
+    m.def("build_info", [] {
+              const BuildInfo b = build_info();
+              nb::dict d;
+              d["llama_cpp"] = b.llama_cpp;
+              d["cuda"] = b.cuda;
+              d["cuda_version"] = b.cuda ? nb::cast(b.cuda_version) : nb::none();
+              d["cuda_architectures"] = b.cuda ? nb::cast(b.cuda_architectures) : nb::none();
+              return d;
+          },
+          "What was compiled in: llama.cpp's system info line, and the CUDA toolkit and architectures.");
+    m.def("devices", [] {
+              std::vector<Device> found;
+              {
+                  nb::gil_scoped_release release;  // the first call initializes the CUDA runtime
+                  found = devices();
+              }
+              nb::list out;
+              for (const Device& dev : found) {
+                  nb::dict d;
+                  d["name"] = dev.name;
+                  d["backend"] = dev.backend;
+                  d["description"] = dev.description;
+                  d["kind"] = dev.kind;
+                  d["memory_free"] = dev.memory_free;
+                  d["memory_total"] = dev.memory_total;
+                  out.append(d);
+              }
+              return out;
+          },
+          "The devices llama.cpp can run on here (the CPU, and GPUs where a driver and a device are found).");
 
     // ---------------------------------------------------------------- Batch
     nb::class_<Batch>(m, "Batch",
@@ -433,15 +463,20 @@ NB_MODULE(_core, m) {
     // ---------------------------------------------------------------- Model
     nb::class_<Model>(m, "Model", "A GGUF model loaded by llama.cpp.")
         .def("__init__",
-             [](Model* self, const std::string& path, int32_t n_gpu_layers, bool vocab_only) {
+             [](Model* self, const std::string& path, std::optional<int32_t> n_gpu_layers, bool vocab_only) {
                  ModelOptions o;
                  o.n_gpu_layers = n_gpu_layers;
                  o.vocab_only = vocab_only;
                  nb::gil_scoped_release release;
                  new (self) Model(path, o);
              },
-             "path"_a, "n_gpu_layers"_a = 0, "vocab_only"_a = false,
-             "Load a GGUF file. FileNotFoundError if it is missing, ValueError if it is not a loadable model.")
+             "path"_a, "n_gpu_layers"_a = nb::none(), "vocab_only"_a = false,
+             "Load a GGUF file. FileNotFoundError if it is missing, ValueError if it is not a loadable model.\n"
+             "n_gpu_layers: layers on the GPU (-1 all, 0 none; None: all when a GPU is present).")
+        .def_prop_ro("device", &Model::device,
+                     "Where the weights are: 'cpu', 'cuda:0', or 'cuda:0+cpu' when only some layers are offloaded.")
+        .def_prop_ro("n_gpu_layers", &Model::n_gpu_layers, "The n_gpu_layers llama.cpp was given (-1: all).")
+        .def_prop_ro("n_layer", &Model::n_layer)
         .def_prop_ro("path", &Model::path)
         .def_prop_ro("n_embd", &Model::n_embd)
         .def_prop_ro("n_embd_out", &Model::n_embd_out)

@@ -1,20 +1,24 @@
 """Shared fixtures: real models from the catalogue, fetched once per machine."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import llamabatch
 from llamabatch import models
 
 
+# On a machine without network (the GPU check), the models arrive as files:
+# LLAMABATCH_TEST_MINILM / LLAMABATCH_TEST_SMOLLM name them instead of the catalogue.
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
-    return str(models.fetch(models.DEFAULT_EMBEDDING_MODEL))
+    return os.environ.get("LLAMABATCH_TEST_MINILM") or str(models.fetch(models.DEFAULT_EMBEDDING_MODEL))
 
 
 @pytest.fixture(scope="session")
 def smollm_path() -> str:
-    return str(models.fetch(models.DEFAULT_GENERATION_MODEL))
+    return os.environ.get("LLAMABATCH_TEST_SMOLLM") or str(models.fetch(models.DEFAULT_GENERATION_MODEL))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,9 @@ std::string str(long long v) { return std::to_string(v); }
 // over a packed batch stays cheap (see the benchmarks).
 constexpr int32_t kDefaultMinBatch = 512;
 constexpr int32_t kDefaultMaxBatch = 2048;
+// A GPU needs many tokens per decode to keep its cores busy, and attention over
+// a packed batch costs it little; scripts/gpu_check.sh sweeps this on a GPU.
+constexpr int32_t kDefaultGpuBatch = 2048;
 }  // namespace
 
 ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
@@ -33,8 +36,13 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
                               " tokens this model was trained on; use n_ctx <= " + str(n_ctx_train));
     }
     const int32_t n_ctx = o.n_ctx > 0 ? o.n_ctx : n_ctx_train;
-    s.n_batch = o.n_batch > 0 ? o.n_batch
-                              : std::clamp(std::min(n_ctx, n_ctx_train), kDefaultMinBatch, kDefaultMaxBatch);
+    if (o.n_batch > 0) {
+        s.n_batch = o.n_batch;
+    } else if (model.on_gpu()) {
+        s.n_batch = kDefaultGpuBatch;
+    } else {
+        s.n_batch = std::clamp(std::min(n_ctx, n_ctx_train), kDefaultMinBatch, kDefaultMaxBatch);
+    }
     // One sequence must fit into one decode call.
     s.n_ctx = std::min(n_ctx, s.n_batch);
 

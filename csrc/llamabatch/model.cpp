@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "llamabatch/devices.h"
 #include "llamabatch/errors.h"
 
 namespace llamabatch {
@@ -23,7 +24,20 @@ void log_callback(ggml_log_level /*level*/, const char* text, void* /*user_data*
 
 bool quiet_progress(float /*progress*/, void* /*user_data*/) { return true; }
 
-void init_backend_once() {
+// Where the layers of a model loaded with n_gpu_layers go (see Model::device).
+std::string placement(int32_t n_gpu_layers, int32_t n_layer) {
+    if (n_gpu_layers == 0) return "cpu";
+    std::string names;
+    for (const Device& gpu : gpus()) names += (names.empty() ? "" : ",") + gpu.name;
+    if (names.empty()) return "cpu";
+    // llama.cpp counts the output layer too: n_layer + 1 layers in all.
+    if (n_gpu_layers > 0 && n_gpu_layers <= n_layer) names += "+cpu";
+    return names;
+}
+
+}  // namespace
+
+void init_backend() {
     static std::once_flag once;
     std::call_once(once, [] {
         llama_log_set(log_callback, nullptr);
@@ -31,17 +45,15 @@ void init_backend_once() {
     });
 }
 
-}  // namespace
-
 void set_verbose(bool verbose) {
-    init_backend_once();
+    init_backend();
     g_verbose.store(verbose);
 }
 
 bool verbose() { return g_verbose.load(); }
 
 Model::Model(const std::string& path, ModelOptions options) : path_(path) {
-    init_backend_once();
+    init_backend();
     {
         std::ifstream probe(path, std::ios::binary);
         if (!probe) {
@@ -57,7 +69,13 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
         }
     }
     llama_model_params params = llama_model_default_params();
-    params.n_gpu_layers = options.n_gpu_layers;
+    if (options.n_gpu_layers && *options.n_gpu_layers < -1) {
+        throw InvalidArgument("n_gpu_layers " + std::to_string(*options.n_gpu_layers) +
+                              " is not a layer count: pass -1 (all), 0 (CPU only), a count, or None (all "
+                              "when a GPU is present)");
+    }
+    n_gpu_layers_ = resolve_gpu_layers(options.n_gpu_layers);
+    params.n_gpu_layers = n_gpu_layers_;
     params.vocab_only = options.vocab_only;
     if (!g_verbose.load()) params.progress_callback = quiet_progress;  // no progress dots
     model_.reset(llama_model_load_from_file(path.c_str(), params));
@@ -66,6 +84,7 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
                          "': the file is truncated, corrupt or of an unsupported architecture "
                          "(re-download it, or pass verbose=True to see llama.cpp's reason)");
     }
+    device_ = placement(n_gpu_layers_, n_layer());
     const std::string arch = architecture();
     const std::string causal = meta(arch + ".attention.causal");
     causal_ = !(causal == "false" || causal == "0");

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "llama.h"
@@ -17,10 +18,15 @@ using PoolingType = enum llama_pooling_type;
 // llama.cpp, so this switch is too.
 void set_verbose(bool verbose);
 bool verbose();
+// Installs llamabatch's log callback and initializes llama.cpp's backends, once
+// per process; everything that touches llama.cpp or ggml calls it first.
+void init_backend();
 
 struct ModelOptions {
-    int32_t n_gpu_layers = 0;  // layers to offload; -1 = all
-    bool vocab_only = false;   // tokenizer only, no weights
+    // Layers to offload to the GPU; -1 = all, 0 = none; unset = all when a GPU
+    // is present, none otherwise (see resolve_gpu_layers).
+    std::optional<int32_t> n_gpu_layers;
+    bool vocab_only = false;  // tokenizer only, no weights
 };
 
 class Model {
@@ -38,6 +44,13 @@ public:
     int32_t n_embd_out() const { return llama_model_n_embd_out(model_.get()); }
     int32_t n_vocab() const { return llama_vocab_n_tokens(vocab()); }
     int32_t n_ctx_train() const { return llama_model_n_ctx_train(model_.get()); }
+    int32_t n_layer() const { return llama_model_n_layer(model_.get()); }
+    // The n_gpu_layers llama.cpp was given (-1 = all).
+    int32_t n_gpu_layers() const { return n_gpu_layers_; }
+    // Where the weights are: "cpu", "cuda:0", "cuda:0,cuda:1", or "cuda:0+cpu"
+    // when only some layers are offloaded.
+    const std::string& device() const { return device_; }
+    bool on_gpu() const { return device_ != "cpu"; }
     uint64_t n_params() const { return llama_model_n_params(model_.get()); }
     std::string architecture() const { return meta("general.architecture"); }
     std::string description() const;
@@ -61,6 +74,8 @@ private:
     std::string path_;
     std::unique_ptr<llama_model, Free> model_;
     bool causal_ = true;
+    int32_t n_gpu_layers_ = 0;
+    std::string device_ = "cpu";
     PoolingType pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
 };
 

@@ -5,9 +5,14 @@
 >>> emb.encode(["a cup of tea", "espresso"]).shape
 (2, 384)
 """
-from ._core import Batch, Context, Engine, Model, max_parallel_sequences, set_verbose, system_info
-from .embedder import Embedder
-from .generator import Completion, Generator
+from ._loader import import_core
+
+import_core()  # a CUDA build may need its runtime libraries found first
+
+from ._core import Batch, Context, Engine, Model, max_parallel_sequences, set_verbose  # noqa: E402
+from .devices import system_info  # noqa: E402
+from .embedder import Embedder  # noqa: E402
+from .generator import Completion, Generator  # noqa: E402
 
 __all__ = [
     "Batch",

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     stats = embedder.stats
 
-    print(f"model:      {embedder.model.path}")
+    print(f"model:      {embedder.model.path} (on {embedder.device})")
     print(f"embeddings: {vectors.shape} {vectors.dtype}")
     print(f"speed:      {len(texts) / seconds:.0f} texts/s, {stats['tokens'] / seconds:.0f} tokens/s "
           f"({stats['decodes']} decodes, {100 * stats['decode_seconds'] / seconds:.0f}% of the time in llama.cpp)")

@@ -7,6 +7,7 @@
     llamabatch sweep [INPUT] --task embed|generate --batch-sizes 1,4,8,16,32,64
                    [--limit N] [--reference-field F] --out DIR
     llamabatch embed|generate INPUT -o OUTDIR --ray [--address ADDR] [--workers N] [--threads T]
+    llamabatch info
 
 INPUT is JSONL, CSV, Parquet or plain text (one item a line), read as a stream.
 OUTPUT is Parquet, or .npy for embeddings (ids then go to NAME.ids.jsonl).
@@ -110,7 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n-ctx", type=_positive, default=None, help="generate: context tokens")
     s.add_argument("--no-progress", dest="progress", action="store_false")
     s.set_defaults(func=_cmd_sweep)
+
+    i = sub.add_parser("info", help="print the build (CPU features, CUDA) and the devices found, as JSON",
+                       description="Print llamabatch.system_info() as JSON: what this build holds and the "
+                                   "devices (CPU, GPUs) it can run on here.")
+    i.set_defaults(func=_cmd_info)
     return p
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .devices import system_info
+
+    print(json.dumps(system_info(), indent=2))
+    return 0
 
 
 def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from . import _core
+from .devices import load_model
 from ._progress import progress_callback
 
 Normalize = Union[bool, str, int, None]
@@ -70,7 +71,9 @@ class Embedder:
             Non-causal (BERT-like) models decode a whole batch as one micro-batch.
         n_seq_max: texts per decode at most (default: as many as llama.cpp allows).
         n_threads: CPU threads (default: all).
-        n_gpu_layers: layers to offload to a GPU in CUDA builds (-1: all).
+        n_gpu_layers: layers on the GPU. None (default): every layer when a
+            GPU is found (CUDA builds), else the CPU; 0: the CPU; -1: all.
+            :attr:`device` says where it runs.
         flash_attn: use flash attention (default True: faster for packed batches
             on the CPU). Try False if a model gives non-finite embeddings.
         verbose: show llama.cpp's log.
@@ -91,7 +94,7 @@ class Embedder:
         n_batch: int | None = None,
         n_seq_max: int | None = None,
         n_threads: int | None = None,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: int | None = None,
         flash_attn: bool = True,
         verbose: bool = False,
     ) -> None:
@@ -101,7 +104,7 @@ class Embedder:
         from . import models  # here, so `python -m llamabatch.models` runs without a double import
 
         path = models.resolve(model, models.DEFAULT_EMBEDDING_MODEL)
-        self.model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
+        self.model = load_model(path, n_gpu_layers)
         self._core = _core.Embedder(
             self.model,
             n_ctx=n_ctx or 0,
@@ -113,6 +116,11 @@ class Embedder:
         )
 
     # ------------------------------------------------------------ properties
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
+        return str(self.model.device)
+
     @property
     def n_embd(self) -> int:
         """Width of one embedding."""

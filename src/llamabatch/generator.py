@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Sequence, Union
 import numpy as np
 
 from . import _core
+from .devices import load_model
 from ._progress import progress_callback
 
 Message = Dict[str, str]
@@ -40,7 +41,9 @@ class Generator:
             model's trained context, at most 2048).
         n_batch: tokens per decode (default: max(512, n_parallel)).
         n_threads: CPU threads (default: all).
-        n_gpu_layers: layers to offload in CUDA builds (-1: all).
+        n_gpu_layers: layers on the GPU. None (default): every layer when a
+            GPU is found (CUDA builds), else the CPU; 0: the CPU; -1: all.
+            :attr:`device` says where it runs.
         verbose: show llama.cpp's log.
 
     Threads: one Generator may be shared by several Python threads; their calls
@@ -57,7 +60,7 @@ class Generator:
         n_ctx: int | None = None,
         n_batch: int | None = None,
         n_threads: int | None = None,
-        n_gpu_layers: int = 0,
+        n_gpu_layers: int | None = None,
         verbose: bool = False,
     ) -> None:
         if verbose:
@@ -65,10 +68,15 @@ class Generator:
         from . import models  # here, so `python -m llamabatch.models` runs without a double import
 
         path = models.resolve(model, models.DEFAULT_GENERATION_MODEL)
-        self.model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
+        self.model = load_model(path, n_gpu_layers)
         self._core = _core.Generator(
             self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0
         )
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
+        return str(self.model.device)
 
     @property
     def n_parallel(self) -> int:

@@ -18,6 +18,7 @@
 #include "llamabatch/batch.h"
 #include "llamabatch/chat.h"
 #include "llamabatch/context.h"
+#include "llamabatch/devices.h"
 #include "llamabatch/embed.h"
 #include "llamabatch/engine.h"
 #include "llamabatch/errors.h"
@@ -95,6 +96,22 @@ void check_dry_run() {
     std::vector<llama_token> too_long(40, 7);
     spans.push_back({too_long.data(), 40});
     expect_throw<lb::InvalidArgument>([&] { engine.run(spans, sink); }, "sequence longer than the batch");
+}
+
+// The device list always starts with the CPU; a model goes where resolve_gpu_layers says.
+void check_devices(const char* path) {
+    const std::vector<lb::Device> found = lb::devices();
+    check(!found.empty() && found[0].name == "cpu" && found[0].kind == "cpu", "the CPU is the first device");
+    check(!lb::build_info().llama_cpp.empty(), "build info names llama.cpp's features");
+    const bool gpu = !lb::gpus().empty();
+    check(lb::resolve_gpu_layers(std::nullopt) == (gpu ? -1 : 0), "default placement follows the GPUs found");
+    check(lb::resolve_gpu_layers(0) == 0 && lb::resolve_gpu_layers(5) == 5, "an explicit count is kept");
+    lb::ModelOptions on_cpu;
+    on_cpu.n_gpu_layers = 0;
+    check(lb::Model(path, on_cpu).device() == "cpu", "n_gpu_layers 0 keeps the model on the CPU");
+    lb::ModelOptions bad;
+    bad.n_gpu_layers = -2;
+    expect_throw<lb::InvalidArgument>([&] { lb::Model m(path, bad); }, "n_gpu_layers below -1");
 }
 
 void check_embeddings(const char* path) {
@@ -185,6 +202,7 @@ int main(int argc, char** argv) {
     try {
         check_batches();
         check_dry_run();
+        check_devices(argv[1]);
         check_embeddings(argv[1]);
         if (argc == 3) check_generation(argv[2]);
     } catch (const std::exception& e) {

@@ -1,0 +1,95 @@
+"""Where llamabatch runs: the build, the devices found, and the placement of a model.
+
+>>> import llamabatch
+>>> info = llamabatch.system_info()
+>>> info["cuda"], [d["name"] for d in info["devices"]]
+(False, ['cpu'])
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+from typing import Any
+
+from . import _core
+
+logger = logging.getLogger("llamabatch")
+
+
+def cpu_features(llama_cpp_info: str) -> list[str]:
+    """The CPU features llama.cpp's system info line reports as compiled in ("AVX2 = 1" -> "AVX2")."""
+    features = []
+    for part in llama_cpp_info.split("|"):
+        name, sep, value = part.rpartition("=")
+        name = name.split(":")[-1].strip()
+        if sep and value.strip() == "1" and name:
+            features.append(name)
+    return features
+
+
+def system_info() -> dict[str, Any]:
+    """What this llamabatch was built with and what it can run on here.
+
+    Returns a dict with: ``llamabatch`` (version), ``python``, ``cpu`` (the
+    processor), ``cpu_features`` (those compiled in), ``llama_cpp`` (llama.cpp's
+    own system info line), ``cuda`` (True when the CUDA backend is compiled in),
+    ``cuda_version`` and ``cuda_architectures`` (None without CUDA),
+    ``devices`` (one dict per device found: ``name`` such as "cpu" or "cuda:0",
+    ``backend``, ``description``, ``kind``, ``memory_free``, ``memory_total`` in
+    bytes) and ``gpu`` (the name of the first GPU found, or None).
+    """
+    from . import __version__
+
+    build = _core.build_info()
+    devices = _core.devices()
+    gpus = [d["name"] for d in devices if d["kind"] in ("gpu", "igpu")]
+    return {
+        "llamabatch": __version__,
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_features": cpu_features(build["llama_cpp"]),
+        **build,
+        "devices": devices,
+        "gpu": gpus[0] if gpus else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_model(path: str | os.PathLike[str], n_gpu_layers: int | None) -> _core.Model:
+    """Loads a model for an Embedder or a Generator and says, once, when a GPU was wanted but none is there.
+
+    ``n_gpu_layers``: None puts every layer on the GPU when one is found (the
+    CPU otherwise); -1 all layers, 0 none, N the last N layers.
+    """
+    if n_gpu_layers is not None and (isinstance(n_gpu_layers, bool) or not isinstance(n_gpu_layers, int)):
+        raise TypeError(f"n_gpu_layers must be an int or None, got {n_gpu_layers!r}")
+    model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
+    if model.device == "cpu" and n_gpu_layers != 0:
+        _say_no_gpu(explicit=n_gpu_layers is not None)
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _say_no_gpu(explicit: bool) -> None:
+    """One log line per process (and per kind of request) when a model runs on the CPU for want of a GPU."""
+    build = _core.build_info()
+    if build["cuda"]:
+        logger.warning(
+            "llamabatch: built with CUDA %s, but no CUDA device was found (no GPU, no NVIDIA driver, "
+            "or CUDA_VISIBLE_DEVICES hides it); running on the CPU", build["cuda_version"])
+    elif explicit:
+        logger.warning(
+            "llamabatch: this build has no GPU backend, so n_gpu_layers is ignored and everything runs on the "
+            "CPU; reinstall with -C cmake.define.LLAMABATCH_CUDA=ON for NVIDIA GPUs (README: On NVIDIA GPUs)")
