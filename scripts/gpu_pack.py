@@ -8,7 +8,7 @@ files along, so everything travels in pieces (all git-ignored, under build/):
 
 - ``llama.cpp.tar.gz``: the pinned llama.cpp tree (vendor/llama_cpp.pin), with
   ``common/`` and ``tools/`` for llama-batched-bench, without models, docs,
-  tests and the web UI (about 7 MB);
+  tests, the web UI and the other GPU backends (4.4 MB);
 - ``minilm/``: the default embedding GGUF (46 MB) and the tokenizer and config
   files of its sentence-transformers folder (not its weights: the check times
   sentence-transformers on the same architecture with random weights);
@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT / "vendor"))
 import fetch_llama_cpp  # noqa: E402
 
 # What a CUDA build of the module and of llama-batched-bench reads from the
-# pinned tree: about 7 MB compressed, against 76 MB for the whole sdist.
+# pinned tree: 4.4 MB compressed, against 76 MB for the whole sdist.
+# (conversion/, gguf-py/ and the converter script: the module's install ships them.)
 TOP = ("CMakeLists.txt", "LICENSE", "cmake/", "common/", "ggml/", "include/", "src/", "tools/", "vendor/",
-       "licenses/")
+       "licenses/", "conversion/", "gguf-py/", "convert_hf_to_gguf.py")
 SKIP = ("tools/ui/", "tools/mtmd/test-")
 
 

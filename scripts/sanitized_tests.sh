@@ -24,9 +24,11 @@ PYTHON="${PYTHON:-python}"
 # Left out by default: the Ray tests (Ray starts its own C++ daemons, which do
 # not run under an ASan preload), the C++ package build (it has its own
 # sanitized target) and the resident-memory bounds (ASan's shadow memory and
-# quarantine make RSS meaningless). Everything else runs.
+# quarantine make RSS meaningless), and the CUDA configure check (CMake and
+# nvcc run there, none of our code). Everything else runs.
 DEFAULT_TESTS=(tests
   --ignore=tests/test_ray.py
+  --ignore=tests/test_cuda_configure.py
   --ignore=tests/test_cpp_package.py
   --ignore=tests/test_memory.py
   --ignore=tests/test_sanitized.py)
