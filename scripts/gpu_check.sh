@@ -83,7 +83,7 @@ case "$stage" in
   dry-run)
     # No GPU here: configure (not compile: tens of CPU-minutes) for a made-up
     # GPU, then run the report on the CPU build that is installed, small.
-    [ -d "$tree" ] || { mkdir -p build && tar xzf "$carry/llama.cpp.tar.gz" -C build && mv build/llama.cpp "$tree"; }
+    unpack_tree
     say "configure only, CUDA architecture ${GPU_ARCH:-90-real}"
     python - "$tree" "${GPU_ARCH:-90-real}" "$build-dry" <<'EOF'
 import subprocess, sys, nanobind
