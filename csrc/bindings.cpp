@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -495,11 +496,25 @@ NB_MODULE(_core, m) {
                  std::vector<llama_token> t;
                  {
                      nb::gil_scoped_release release;
-                     t = tokenize_text(mo.vocab(), text, add_special, parse_special);
+                     t = tokenize_text(mo, text, add_special, parse_special);
                  }
                  return owned_copy(t.data(), t.size());
              },
              "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+        .def("chat_tokens",
+             [](const Model& mo, const std::vector<std::pair<std::string, std::string>>& messages) {
+                 std::vector<ChatMessage> chat;
+                 for (const auto& [role, content] : messages) chat.push_back({role, content});
+                 std::vector<llama_token> t;
+                 {
+                     nb::gil_scoped_release release;
+                     t = chat_prompt_tokens(mo, chat);
+                 }
+                 return owned_copy(t.data(), t.size());
+             },
+             "messages"_a,
+             "Token ids of a chat prompt from (role, content) pairs, as Generator builds it: the template's\n"
+             "special tokens parsed, the messages' text never.")
         .def_prop_ro("eog_tokens",
                      [](const Model& mo) {
                          const std::vector<llama_token> t = eog_tokens(mo.vocab());
@@ -628,7 +643,7 @@ NB_MODULE(_core, m) {
     nb::class_<Embedder>(m, "Embedder", "Embeds many texts through the streaming engine (see llamabatch.Embedder).")
         .def("__init__",
              [](Embedder* self, Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_seq_max, int32_t n_threads,
-                nb::object pooling, bool flash_attn) {
+                nb::object pooling, bool flash_attn, bool parse_special) {
                  ContextOptions o;
                  o.n_ctx = n_ctx;
                  o.n_batch = n_batch;
@@ -637,10 +652,11 @@ NB_MODULE(_core, m) {
                  o.pooling = pooling_from_name(pooling);
                  o.flash_attn = flash_attn;
                  nb::gil_scoped_release release;
-                 new (self) Embedder(model, o);
+                 new (self) Embedder(model, o, parse_special);
              },
              "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
-             "pooling"_a = nb::none(), "flash_attn"_a = true, nb::keep_alive<1, 2>())
+             "pooling"_a = nb::none(), "flash_attn"_a = true, "parse_special"_a = true, nb::keep_alive<1, 2>())
+        .def_prop_ro("parse_special", &Embedder::parse_special)
         .def_prop_ro("n_embd", &Embedder::n_embd)
         .def_prop_ro("pooling", [](const Embedder& e) { return pooling_name(e.pooling()); })
         .def_prop_ro("max_tokens", &Embedder::max_tokens)

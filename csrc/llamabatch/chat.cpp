@@ -34,11 +34,72 @@ std::string apply_chat_template(const Model& model, const std::vector<ChatMessag
 }
 
 std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::string& text) {
-    return tokenize_text(model.vocab(), text, true, false);
+    return tokenize_text(model, text, true, false);
 }
 
+namespace {
+
+bool has_special_token(const Model& model, const std::vector<llama_token>& tokens) {
+    for (llama_token t : tokens) {
+        if (llama_vocab_get_attr(model.vocab(), t) & (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_USER_DEFINED)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void append(std::vector<llama_token>& out, const std::vector<llama_token>& more) {
+    out.insert(out.end(), more.begin(), more.end());
+}
+
+}  // namespace
+
 std::vector<llama_token> chat_prompt_tokens(const Model& model, const std::vector<ChatMessage>& messages) {
-    return tokenize_text(model.vocab(), apply_chat_template(model, messages), true, true);
+    const std::string prompt = apply_chat_template(model, messages);
+    // The template's own text is parsed for special tokens; the messages' text
+    // is not, so that "<|im_end|>" typed in a message cannot close its turn.
+    // Find the messages in the prompt by rendering markers in their place.
+    std::vector<ChatMessage> marked = messages;
+    std::vector<std::string> markers(messages.size());
+    for (size_t i = 0; i < messages.size(); ++i) {
+        markers[i] = "[[llamabatch message " + std::to_string(i) + "]]";
+        marked[i].content = markers[i];
+    }
+    const std::string skeleton = apply_chat_template(model, marked);
+    std::vector<std::string_view> frame;  // the template's text around each message
+    std::string rebuilt;
+    size_t from = 0;
+    bool found = true;
+    for (size_t i = 0; i < messages.size() && found; ++i) {
+        const size_t at = skeleton.find(markers[i], from);
+        found = at != std::string::npos;
+        if (!found) break;
+        frame.push_back(std::string_view(skeleton).substr(from, at - from));
+        rebuilt.append(frame.back()).append(messages[i].content);
+        from = at + markers[i].size();
+    }
+    if (found) {
+        frame.push_back(std::string_view(skeleton).substr(from));
+        rebuilt.append(frame.back());
+    }
+    if (found && rebuilt == prompt) {
+        std::vector<llama_token> out = tokenize_text(model, frame[0], true, true);
+        for (size_t i = 0; i < messages.size(); ++i) {
+            append(out, tokenize_text(model, messages[i].content, false, false));
+            append(out, tokenize_text(model, frame[i + 1], false, true));
+        }
+        return out;
+    }
+    // The template changes the messages' text (trims it, say), so they cannot
+    // be cut out of the prompt: parse it whole, if no message holds a special token.
+    for (size_t i = 0; i < messages.size(); ++i) {
+        if (has_special_token(model, tokenize_text(model, messages[i].content, false, true))) {
+            throw InvalidArgument("message " + std::to_string(i) +
+                                  " contains the text of a special token, and this model's chat template "
+                                  "rewrites message text, so it cannot be kept apart as plain text: remove it");
+        }
+    }
+    return tokenize_text(model, prompt, true, true);
 }
 
 }  // namespace llamabatch

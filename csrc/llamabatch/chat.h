@@ -23,8 +23,9 @@ std::string apply_chat_template(const Model& model, const std::vector<ChatMessag
 // with "<|...|>"-like text kept as text.
 std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::string& text);
 
-// Tokens of a chat prompt: the messages through the model's template, whose
-// special tokens (such as <|im_start|>) are parsed as such.
+// Tokens of a chat prompt: the messages through the model's template. The
+// template's special tokens (such as <|im_start|>) are parsed as such; the
+// messages' own text never is, so a message cannot close its turn.
 std::vector<llama_token> chat_prompt_tokens(const Model& model, const std::vector<ChatMessage>& messages);
 
 }  // namespace llamabatch

@@ -160,7 +160,8 @@ private:
 
 }  // namespace
 
-Embedder::Embedder(Model& model, ContextOptions options) : model_(model) {
+Embedder::Embedder(Model& model, ContextOptions options, bool parse_special)
+    : model_(model), parse_special_(parse_special) {
     options.embeddings = true;
     context_ = std::make_unique<Context>(model, options);
     engine_ = std::make_unique<Engine>(*context_, Output::All);
@@ -169,7 +170,7 @@ Embedder::Embedder(Model& model, ContextOptions options) : model_(model) {
 }
 
 TokenizedTexts Embedder::tokenize(const std::vector<std::string_view>& texts) const {
-    return tokenize_texts(model_.vocab(), texts, true, false, settings().n_threads);
+    return tokenize_texts(model_, texts, true, parse_special_, settings().n_threads);
 }
 
 TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to, size_t first_index) const {

@@ -27,7 +27,9 @@ void normalize_embedding(const float* in, float* out, int32_t n, int norm);
 class Embedder {
 public:
     // options.embeddings is forced on; pooling UNSPECIFIED means the model's own.
-    Embedder(Model& model, ContextOptions options);
+    // parse_special: a special token's text in a text ("[SEP]") is that token,
+    // as sentence-transformers reads it (see tokenize_texts).
+    Embedder(Model& model, ContextOptions options, bool parse_special = true);
 
     Model& model() { return model_; }
     Context& context() { return *context_; }
@@ -40,6 +42,7 @@ public:
     // The most tokens one text may have.
     int32_t max_tokens() const { return context_->settings().n_ctx; }
 
+    bool parse_special() const { return parse_special_; }
     TokenizedTexts tokenize(const std::vector<std::string_view>& texts) const;
 
     // Checks every text against max_tokens(). truncate_to == 0: an over-long
@@ -67,6 +70,7 @@ private:
     std::unique_ptr<Context> context_;
     std::unique_ptr<Engine> engine_;
     int32_t n_out_ = 0;
+    bool parse_special_ = true;
 };
 
 }  // namespace llamabatch

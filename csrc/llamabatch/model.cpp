@@ -96,6 +96,20 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
             pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
         }
     }
+    if (llama_vocab_type(vocab()) == LLAMA_VOCAB_TYPE_WPM) {
+        // BERT's defaults where the GGUF does not say: lowercase, and strip
+        // accents when lowercasing (BertNormalizer's strip_accents=None).
+        const auto flag = [this](const char* key, bool absent) {
+            const std::string v = meta(key);
+            return v.empty() ? absent : (v == "true" || v == "1");
+        };
+        BertTextOptions options;
+        options.lowercase = flag("tokenizer.ggml.normalizer.lowercase", true);
+        options.strip_accents = flag("tokenizer.ggml.normalizer.strip_accents", options.lowercase);
+        const std::string unk = meta("tokenizer.ggml.unknown_token_id");
+        wordpiece_ = std::make_unique<const WordPiece>(
+            vocab(), options, unk.empty() ? LLAMA_TOKEN_NULL : static_cast<llama_token>(std::stol(unk)));
+    }
 }
 
 std::string Model::meta(const std::string& key) const {

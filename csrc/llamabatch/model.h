@@ -7,6 +7,7 @@
 #include <string>
 
 #include "llama.h"
+#include "llamabatch/wordpiece.h"
 
 namespace llamabatch {
 
@@ -61,6 +62,9 @@ public:
     PoolingType pooling() const { return pooling_; }
     bool has_encoder() const { return llama_model_has_encoder(model_.get()); }
     bool has_decoder() const { return llama_model_has_decoder(model_.get()); }
+    // The reference-exact WordPiece tokenizer of a WPM (BERT) vocabulary, or
+    // nullptr for other vocabularies (llama.cpp's tokenizer serves those).
+    const WordPiece* wordpiece() const { return wordpiece_.get(); }
     // The model's chat template, or "" when it has none.
     std::string chat_template() const;
 
@@ -77,6 +81,7 @@ private:
     int32_t n_gpu_layers_ = 0;
     std::string device_ = "cpu";
     PoolingType pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
+    std::unique_ptr<const WordPiece> wordpiece_;
 };
 
 }  // namespace llamabatch

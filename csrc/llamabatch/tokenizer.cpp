@@ -12,11 +12,16 @@ namespace llamabatch {
 namespace {
 
 // Tokenizes one text, appending to out.
-void append_tokens(const llama_vocab* vocab, std::string_view text, bool add_special, bool parse_special,
+void append_tokens(const Model& model, std::string_view text, bool add_special, bool parse_special,
                    std::vector<llama_token>& out) {
     if (text.size() > static_cast<size_t>(INT32_MAX / 2)) {
         throw InvalidArgument("a text of " + std::to_string(text.size()) + " bytes is too long to tokenize");
     }
+    if (const WordPiece* wordpiece = model.wordpiece()) {
+        wordpiece->tokenize(text, add_special, parse_special, out);
+        return;
+    }
+    const llama_vocab* vocab = model.vocab();
     const auto len = static_cast<int32_t>(text.size());
     const size_t start = out.size();
     // A token covers at least one byte, plus a few special tokens.
@@ -31,12 +36,12 @@ void append_tokens(const llama_vocab* vocab, std::string_view text, bool add_spe
     out.resize(start + static_cast<size_t>(n));
 }
 
-TokenizedTexts tokenize_range(const llama_vocab* vocab, const std::vector<std::string_view>& texts, size_t begin,
+TokenizedTexts tokenize_range(const Model& model, const std::vector<std::string_view>& texts, size_t begin,
                               size_t end, bool add_special, bool parse_special) {
     TokenizedTexts part;
     part.offsets.reserve(end - begin + 1);
     for (size_t i = begin; i < end; ++i) {
-        append_tokens(vocab, texts[i], add_special, parse_special, part.tokens);
+        append_tokens(model, texts[i], add_special, parse_special, part.tokens);
         part.offsets.push_back(static_cast<int64_t>(part.tokens.size()));
     }
     return part;
@@ -54,14 +59,14 @@ std::vector<TokenSpan> TokenizedTexts::spans() const {
     return out;
 }
 
-std::vector<llama_token> tokenize_text(const llama_vocab* vocab, std::string_view text, bool add_special,
+std::vector<llama_token> tokenize_text(const Model& model, std::string_view text, bool add_special,
                                        bool parse_special) {
     std::vector<llama_token> out;
-    append_tokens(vocab, text, add_special, parse_special, out);
+    append_tokens(model, text, add_special, parse_special, out);
     return out;
 }
 
-TokenizedTexts tokenize_texts(const llama_vocab* vocab, const std::vector<std::string_view>& texts, bool add_special,
+TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_view>& texts, bool add_special,
                               bool parse_special, int n_threads) {
     size_t total_bytes = 0;
     for (auto t : texts) total_bytes += t.size();
@@ -70,7 +75,7 @@ TokenizedTexts tokenize_texts(const llama_vocab* vocab, const std::vector<std::s
     size_t threads = n_threads > 0 ? static_cast<size_t>(n_threads)
                                    : std::max(1u, std::thread::hardware_concurrency());
     threads = std::min({threads, by_work, std::max<size_t>(texts.size(), 1)});
-    if (threads <= 1) return tokenize_range(vocab, texts, 0, texts.size(), add_special, parse_special);
+    if (threads <= 1) return tokenize_range(model, texts, 0, texts.size(), add_special, parse_special);
 
     std::vector<TokenizedTexts> parts(threads);
     std::vector<std::exception_ptr> errors(threads);
@@ -80,7 +85,7 @@ TokenizedTexts tokenize_texts(const llama_vocab* vocab, const std::vector<std::s
         const size_t begin = std::min(texts.size(), t * chunk), end = std::min(texts.size(), begin + chunk);
         workers.emplace_back([&, t, begin, end] {
             try {
-                parts[t] = tokenize_range(vocab, texts, begin, end, add_special, parse_special);
+                parts[t] = tokenize_range(model, texts, begin, end, add_special, parse_special);
             } catch (...) {
                 errors[t] = std::current_exception();
             }

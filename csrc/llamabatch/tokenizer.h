@@ -7,6 +7,7 @@
 
 #include "llama.h"
 #include "llamabatch/engine.h"
+#include "llamabatch/model.h"
 
 namespace llamabatch {
 
@@ -21,15 +22,19 @@ struct TokenizedTexts {
     std::vector<TokenSpan> spans() const;
 };
 
+// The model's tokenizer: the reference-exact WordPiece for WPM (BERT)
+// vocabularies (see wordpiece.h), llama.cpp's own for the others.
 // add_special: add the BOS/CLS/SEP/EOS tokens the model expects.
-// parse_special: read "<|...|>"-style text as special tokens (off for user data).
+// parse_special: read special tokens' text ("[SEP]", "<|im_end|>") as those
+// tokens; embedding models do, as sentence-transformers does; never for user
+// content in a chat, where it would let a message close its own turn.
 // n_threads <= 0: pick from the hardware and the amount of text.
-TokenizedTexts tokenize_texts(const llama_vocab* vocab, const std::vector<std::string_view>& texts,
+TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_view>& texts,
                               bool add_special = true, bool parse_special = false, int n_threads = 0);
 
 // The tokens of one text.
-std::vector<llama_token> tokenize_text(const llama_vocab* vocab, std::string_view text,
-                                       bool add_special = true, bool parse_special = false);
+std::vector<llama_token> tokenize_text(const Model& model, std::string_view text, bool add_special = true,
+                                       bool parse_special = false);
 
 // Cuts every text longer than max_tokens to max_tokens, keeping a closing
 // special token (SEP/EOS) in the last place as sentence-transformers does.

@@ -76,7 +76,14 @@ class Embedder:
             :attr:`device` says where it runs.
         flash_attn: use flash attention (default True: faster for packed batches
             on the CPU). Try False if a model gives non-finite embeddings.
+        parse_special: read a special token's text in a text ("[SEP]",
+            "[MASK]") as that token, as sentence-transformers does (default
+            True). False keeps it as plain text.
         verbose: show llama.cpp's log.
+
+    Tokens: a BERT (WordPiece) model's texts are tokenized with BERT's own
+    rules, giving the same ids as the model's Hugging Face tokenizer; other
+    vocabularies use llama.cpp's tokenizer.
 
     Threads: one Embedder may be shared by several Python threads; their calls
     run one at a time (each waits for the one before it), with results equal to
@@ -96,6 +103,7 @@ class Embedder:
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
         flash_attn: bool = True,
+        parse_special: bool = True,
         verbose: bool = False,
     ) -> None:
         self._norm = _norm_code(normalize)
@@ -113,6 +121,7 @@ class Embedder:
             n_threads=n_threads or 0,
             pooling=pooling,
             flash_attn=flash_attn,
+            parse_special=parse_special,
         )
 
     # ------------------------------------------------------------ properties
@@ -120,6 +129,11 @@ class Embedder:
     def device(self) -> str:
         """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
         return str(self.model.device)
+
+    @property
+    def parse_special(self) -> bool:
+        """Whether a special token's text in a text is read as that token."""
+        return bool(self._core.parse_special)
 
     @property
     def n_embd(self) -> int:

