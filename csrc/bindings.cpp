@@ -501,6 +501,21 @@ NB_MODULE(_core, m) {
                  return owned_copy(t.data(), t.size());
              },
              "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+        .def("tokenize_texts",
+             [](const Model& mo, nb::sequence texts, bool add_special, bool parse_special, int n_threads,
+                bool llama_cpp) {
+                 const Utf8Texts utf8 = utf8_views(texts);
+                 TokenizedTexts t;
+                 {
+                     nb::gil_scoped_release release;
+                     t = tokenize_texts(mo, utf8.views, add_special, parse_special, n_threads, llama_cpp);
+                 }
+                 return token_lists(t);
+             },
+             "texts"_a, "add_special"_a = true, "parse_special"_a = false, "n_threads"_a = 0, "llama_cpp"_a = false,
+             "Token ids of many texts (a list of int32 arrays), on n_threads (0: picked from the work).\n"
+             "llama_cpp=True: llama.cpp's own tokenizer even for a BERT vocabulary, whose ids then differ\n"
+             "from the reference's (for comparisons).")
         .def("chat_tokens",
              [](const Model& mo, const std::vector<std::pair<std::string, std::string>>& messages) {
                  std::vector<ChatMessage> chat;

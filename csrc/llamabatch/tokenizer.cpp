@@ -13,11 +13,11 @@ namespace {
 
 // Tokenizes one text, appending to out.
 void append_tokens(const Model& model, std::string_view text, bool add_special, bool parse_special,
-                   std::vector<llama_token>& out) {
+                   std::vector<llama_token>& out, bool llama_cpp = false) {
     if (text.size() > static_cast<size_t>(INT32_MAX / 2)) {
         throw InvalidArgument("a text of " + std::to_string(text.size()) + " bytes is too long to tokenize");
     }
-    if (const WordPiece* wordpiece = model.wordpiece()) {
+    if (const WordPiece* wordpiece = model.wordpiece(); wordpiece && !llama_cpp) {
         wordpiece->tokenize(text, add_special, parse_special, out);
         return;
     }
@@ -37,11 +37,11 @@ void append_tokens(const Model& model, std::string_view text, bool add_special, 
 }
 
 TokenizedTexts tokenize_range(const Model& model, const std::vector<std::string_view>& texts, size_t begin,
-                              size_t end, bool add_special, bool parse_special) {
+                              size_t end, bool add_special, bool parse_special, bool llama_cpp) {
     TokenizedTexts part;
     part.offsets.reserve(end - begin + 1);
     for (size_t i = begin; i < end; ++i) {
-        append_tokens(model, texts[i], add_special, parse_special, part.tokens);
+        append_tokens(model, texts[i], add_special, parse_special, part.tokens, llama_cpp);
         part.offsets.push_back(static_cast<int64_t>(part.tokens.size()));
     }
     return part;
@@ -67,7 +67,7 @@ std::vector<llama_token> tokenize_text(const Model& model, std::string_view text
 }
 
 TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_view>& texts, bool add_special,
-                              bool parse_special, int n_threads) {
+                              bool parse_special, int n_threads, bool llama_cpp) {
     size_t total_bytes = 0;
     for (auto t : texts) total_bytes += t.size();
     // Threads pay only when there is enough text to share out (~64 KB each).
@@ -75,7 +75,7 @@ TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_
     size_t threads = n_threads > 0 ? static_cast<size_t>(n_threads)
                                    : std::max(1u, std::thread::hardware_concurrency());
     threads = std::min({threads, by_work, std::max<size_t>(texts.size(), 1)});
-    if (threads <= 1) return tokenize_range(model, texts, 0, texts.size(), add_special, parse_special);
+    if (threads <= 1) return tokenize_range(model, texts, 0, texts.size(), add_special, parse_special, llama_cpp);
 
     std::vector<TokenizedTexts> parts(threads);
     std::vector<std::exception_ptr> errors(threads);
@@ -85,7 +85,7 @@ TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_
         const size_t begin = std::min(texts.size(), t * chunk), end = std::min(texts.size(), begin + chunk);
         workers.emplace_back([&, t, begin, end] {
             try {
-                parts[t] = tokenize_range(model, texts, begin, end, add_special, parse_special);
+                parts[t] = tokenize_range(model, texts, begin, end, add_special, parse_special, llama_cpp);
             } catch (...) {
                 errors[t] = std::current_exception();
             }

@@ -29,8 +29,11 @@ struct TokenizedTexts {
 // tokens; embedding models do, as sentence-transformers does; never for user
 // content in a chat, where it would let a message close its own turn.
 // n_threads <= 0: pick from the hardware and the amount of text.
+// llama_cpp: llama.cpp's own tokenizer even for WPM vocabularies (the ids
+// llama.cpp's tools give; for comparisons).
 TokenizedTexts tokenize_texts(const Model& model, const std::vector<std::string_view>& texts,
-                              bool add_special = true, bool parse_special = false, int n_threads = 0);
+                              bool add_special = true, bool parse_special = false, int n_threads = 0,
+                              bool llama_cpp = false);
 
 // The tokens of one text.
 std::vector<llama_token> tokenize_text(const Model& model, std::string_view text, bool add_special = true,
