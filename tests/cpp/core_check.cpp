@@ -1,6 +1,6 @@
 // Exercises the C++ core end to end for the sanitizer and valgrind runs:
 // batches and their error paths, a dry-run engine, embeddings with a real model
-// (every pooling the model offers, truncation, bad input), create-and-drop
+// (every pooling the model offers, truncation, bad input), WordPiece ids, create-and-drop
 // cycles, and generation when a generation model is given.
 //
 //   core_check EMBEDDING_MODEL.gguf [GENERATION_MODEL.gguf]
@@ -114,6 +114,25 @@ void check_devices(const char* path) {
     expect_throw<lb::InvalidArgument>([&] { lb::Model m(path, bad); }, "n_gpu_layers below -1");
 }
 
+// WordPiece gives the reference tokenizer's ids (Hugging Face's, for all-MiniLM-L6-v2).
+void check_wordpiece(const char* path) {
+    lb::ModelOptions vocab;
+    vocab.vocab_only = true;
+    const lb::Model model(path, vocab);
+    check(model.wordpiece() != nullptr, "a BERT vocabulary gets the WordPiece tokenizer");
+    using Ids = std::vector<llama_token>;
+    check(lb::tokenize_text(model, "오늘 저녁") == Ids{101, 1463, 30011, 29992, 30017, 30022, 1464, 30008, 29992, 30010,
+                                                    30020, 102},
+          "Hangul syllables decompose into jamo, as the reference does");
+    check(lb::tokenize_text(model, "की चाय") == Ids{101, 1315, 29878, 1318, 29876, 29868, 102},
+          "spacing vowel signs are kept");
+    const std::string special = "[CLS] Naïve" + std::string(101, 'x');
+    check(lb::tokenize_text(model, special, true, true) == Ids{101, 101, 100, 102},
+          "special-token text parsed; a word over 100 characters is [UNK]");
+    check(lb::tokenize_text(model, std::string("a\xff\xfe b")) == lb::tokenize_text(model, "a b"),
+          "malformed UTF-8 bytes are dropped like U+FFFD");
+}
+
 void check_embeddings(const char* path) {
     lb::Model model(path);
     const std::vector<std::string_view> texts = {
@@ -203,6 +222,7 @@ int main(int argc, char** argv) {
         check_batches();
         check_dry_run();
         check_devices(argv[1]);
+        check_wordpiece(argv[1]);
         check_embeddings(argv[1]);
         if (argc == 3) check_generation(argv[2]);
     } catch (const std::exception& e) {
