@@ -75,6 +75,15 @@ def test_context_decode_rejects_bad_batches_without_aborting(minilm):
     b.seq_id[1, 0] = 7  # a bad write through a view is caught too
     with pytest.raises(ValueError, match="seq id 7"):
         ctx.decode(b)
+    # Embeddings narrower than the model's input: llama.cpp would read
+    # n_tokens x 384 floats from a buffer of n_tokens x 7.
+    narrow = llamabatch.Batch(4, embd=7)
+    narrow.n_tokens = 2
+    narrow.n_seq_id[:2] = 1
+    narrow.seq_id[:2, 0] = 0
+    narrow.pos[:2] = [0, 1]
+    with pytest.raises(ValueError, match="embeddings of width 7, but the model reads 384 floats per input"):
+        ctx.decode(narrow)
 
 
 def test_derived_settings_for_a_non_causal_model(minilm):

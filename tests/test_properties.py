@@ -105,6 +105,27 @@ def test_binaryish_strings_raise_or_embed_never_crash(embedder, texts):
     assert np.isfinite(out).all()
 
 
+@pytest.fixture(scope="module")
+def embedding_context(minilm):
+    from llamabatch import Context
+
+    return Context(minilm, n_batch=32, embeddings=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(width=st.integers(1, 2048).filter(lambda w: w != 384), n=st.integers(1, 8))
+def test_embedding_batches_of_another_width_are_refused(embedding_context, width, n):
+    """A Batch of input embeddings is decoded only at the model's own width:
+    any other would let llama.cpp read n x 384 floats from n x width."""
+    b = Batch(8, embd=width)
+    b.n_tokens = n
+    b.n_seq_id[:n] = 1
+    b.seq_id[:n, 0] = 0
+    b.pos[:n] = np.arange(n)
+    with pytest.raises(ValueError, match=f"embeddings of width {width}, but the model reads 384"):
+        embedding_context.decode(b)
+
+
 FLIP_CHILD = r"""
 import random, sys, llamabatch
 src, dst, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -145,6 +145,11 @@ void Batch::set_n_tokens(int32_t n_tokens) {
 }
 
 void Batch::validate(const Limits& limits) const {
+    if (embd_ != 0 && limits.n_embd > 0 && embd_ != limits.n_embd) {
+        throw InvalidArgument("this batch carries embeddings of width " + str(embd_) + ", but the model reads " +
+                              str(limits.n_embd) + " floats per input: make the Batch with embd=" +
+                              str(limits.n_embd));
+    }
     for (int32_t i = 0; i < n_tokens_; ++i) {
         const auto u = static_cast<size_t>(i);
         const int32_t n = n_seq_id_[u];

@@ -45,12 +45,14 @@ public:
         int32_t n_vocab = 0;          // token ids 0..n_vocab-1
         int32_t n_seq = INT32_MAX;    // seq ids 0..n_seq-1
         int32_t n_pos = INT32_MAX;    // positions 0..n_pos-1
+        int32_t n_embd = 0;           // the width llama.cpp reads per embedding input (0: unchecked)
     };
 
     // Throws InvalidArgument, in one pass, if any live entry would make
     // llama_decode fail or abort: a bad n_seq_id, a seq id outside this batch
     // or the limits, a negative or too large position, a token id outside the
-    // vocabulary.
+    // vocabulary, embeddings of another width than the model reads (which
+    // would make llama.cpp read past this batch's buffer).
     void validate(const Limits& limits) const;
 
     // The llama_batch that points into this object's storage.

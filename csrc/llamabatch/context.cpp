@@ -125,6 +125,7 @@ void Context::decode(const Batch& batch) {
     Batch::Limits limits;
     limits.n_vocab = model_.n_vocab();
     limits.n_seq = settings_.n_seq_max;
+    limits.n_embd = llama_model_n_embd_inp(model_.get());
     // BERT-like models have position embeddings up to their trained context only.
     if (!model_.causal()) limits.n_pos = model_.n_ctx_train();
     batch.validate(limits);

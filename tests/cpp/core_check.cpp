@@ -171,6 +171,17 @@ void check_embeddings(const char* path) {
     std::vector<float> out(2 * static_cast<size_t>(embedder.n_embd()));
     embedder.embed(cut, out.data(), lb::kNormL2);
 
+    // A batch of narrower embeddings than the model reads is refused before
+    // llama.cpp could read past its buffer (ASan would report that read).
+    lb::Batch narrow(4, 1, 7);
+    narrow.set_n_tokens(2);
+    for (int32_t i = 0; i < 2; ++i) {
+        narrow.n_seq_ids()[i] = 1;
+        narrow.seq_ids()[i] = 0;  // row i, first seq id (n_seq_max 1)
+        narrow.positions()[i] = i;
+    }
+    expect_throw<lb::InvalidArgument>([&] { embedder.context().decode(narrow); }, "embeddings of the wrong width");
+
     lb::ContextOptions too_many;
     too_many.n_seq_max = 100000;
     expect_throw<lb::InvalidArgument>([&] { lb::Embedder bad(model, too_many); }, "n_seq_max above the limit");
