@@ -156,3 +156,21 @@ def test_multilingual_corpus_ids_and_embeddings_equal_sentence_transformers(ours
     cos = np.sum(ours.encode(texts) * reference, axis=1)
     worst = np.argsort(cos)[:5]
     assert cos.min() >= 0.9999, [(texts[i], float(cos[i])) for i in worst]
+
+
+def test_the_committed_tables_are_the_generator_output():
+    """csrc/llamabatch/bert_tables.inc is what scripts/gen_bert_tables.py reads
+    off the pinned reference, not hand-edited (about 6 s)."""
+    import subprocess
+    import sys
+
+    import tokenizers
+
+    root = Path(__file__).resolve().parents[1]
+    header = (root / "csrc" / "llamabatch" / "bert_tables.inc").read_text().splitlines()[0]
+    if f"tokenizers {tokenizers.__version__}:" not in header:
+        pytest.skip(f"the tables were generated with another tokenizers ({header}); "
+                    "test_every_code_point_between_letters still checks them against this one")
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "gen_bert_tables.py"), "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
