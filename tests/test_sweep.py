@@ -41,7 +41,9 @@ def _check_files(out, task: str) -> tuple[list[dict], dict]:
         assert r["samples_per_day"] == pytest.approx(r["samples_per_second"] * 86400)
         assert r["samples_per_hour"] == pytest.approx(r["samples_per_second"] * 3600)
         assert 0 <= r["reference_similarity"] <= 1
-    assert result["runs"][0]["speedup"] == pytest.approx(1.0)
+    base_seconds = result["runs"][0]["total_seconds"]
+    for r in result["runs"]:  # speed-up against the baseline run, from the timings themselves
+        assert r["speedup"] == pytest.approx(base_seconds / r["total_seconds"], rel=1e-6)
     return rows, result
 
 
@@ -51,8 +53,7 @@ def test_embed_sweep_writes_results_and_plot(tmp_path):
     rows, result = _check_files(out, "embed")
     assert [int(r["batch_size"]) for r in rows] == [1, 8]
     assert result["meta"]["samples"] == 40
-    base, other = result["runs"]
-    assert base["cosine_min_vs_baseline"] == pytest.approx(1.0, abs=1e-6)
+    other = result["runs"][1]
     assert other["cosine_min_vs_baseline"] > 0.999  # batching changes rounding only
     assert "results.csv" in proc.stdout and "speed-up" in proc.stdout
 
@@ -70,8 +71,9 @@ def test_generate_sweep_writes_results_and_plot(tmp_path):
     run_sweep("--task", "generate", "--batch-sizes", "1,4", "--limit", "8", "--max-new-tokens", "8", "--out", out)
     rows, result = _check_files(out, "generate")
     assert [int(r["batch_size"]) for r in rows] == [1, 4]
-    base = result["runs"][0]
-    assert base["exact_match_vs_baseline"] == 1.0 and base["word_similarity_vs_baseline"] == 1.0
+    base, other = result["runs"]
+    # Greedy decoding gives the same text whatever the batch size.
+    assert other["exact_match_vs_baseline"] == 1.0 and other["word_similarity_vs_baseline"] == 1.0
     assert 0 < base["completion_tokens"] <= 8 * 8
     assert result["meta"]["prompt_template"] == sweep.DEFAULT_PROMPT
     assert len(result["meta"]["examples"]) == 3
