@@ -290,7 +290,7 @@ std::string message_field(nb::handle message, const char* key, size_t i) {
     try {
         value = message[key];
     } catch (nb::python_error&) {
-        throw InvalidArgument("prompt " + std::to_string(i) + ": each message needs '" + key + "' (a dict with 'role' and 'content')");
+        throw InputError(i, "prompt " + std::to_string(i) + ": each message needs '" + key + "' (a dict with 'role' and 'content')");
     }
     if (!nb::isinstance<nb::str>(value)) {
         throw WrongType("prompt " + std::to_string(i) + ": message '" + key + "' must be a str");
@@ -312,7 +312,7 @@ std::vector<PromptInput> prompt_inputs(const nb::sequence& prompts) {
             for (nb::handle m : nb::cast<nb::sequence>(p)) {
                 in.messages.push_back({message_field(m, "role", i), message_field(m, "content", i)});
             }
-            if (in.messages.empty()) throw InvalidArgument("prompt " + std::to_string(i) + " is an empty list of messages");
+            if (in.messages.empty()) throw InputError(i, "prompt " + std::to_string(i) + " is an empty list of messages");
         } else {
             throw WrongType("prompts[" + std::to_string(i) + "] is " + std::string(Py_TYPE(p.ptr())->tp_name) +
                             ": a prompt is a str or a list of {'role', 'content'} messages");
@@ -346,6 +346,21 @@ NB_MODULE(_core, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         }
     });
+
+    // InputError -> llamabatch.InputError(ValueError) carrying the input's index.
+    nb::exception<InputError> input_error(m, "InputError", PyExc_ValueError);
+    nb::register_exception_translator(
+        [](const std::exception_ptr& p, void* type) {
+            try {
+                std::rethrow_exception(p);
+            } catch (const InputError& e) {
+                nb::handle cls(static_cast<PyObject*>(type));
+                nb::object err = cls(e.what());
+                err.attr("index") = e.index;
+                PyErr_SetObject(cls.ptr(), err.ptr());
+            }
+        },
+        input_error.ptr());
 
     m.def("set_verbose", &set_verbose, "verbose"_a,
           "Show llama.cpp's log on stderr (True) or keep it silent (False, the default).");

@@ -92,8 +92,9 @@ def test_progress_bar_moves(embedder, capsys):
 
 def test_long_text_needs_truncate(embedder):
     long_text = "word " * 1000
-    with pytest.raises(ValueError, match=r"text 1 has 1002 tokens, above the limit of 512 .*truncate=True"):
+    with pytest.raises(llamabatch.InputError, match=r"text 1 has 1002 tokens, above the limit of 512 .*truncate=True") as bad:
         embedder.encode(["short", long_text])
+    assert bad.value.index == 1 and isinstance(bad.value, ValueError)
     cut = embedder.encode(long_text, truncate=True)
     assert cut.shape == (384,) and np.isfinite(cut).all()
     ids = embedder.tokenize(long_text)[0]

@@ -138,8 +138,9 @@ def test_empty_list_and_progress(gen16):
 
 
 def test_bad_input(gen16):
-    with pytest.raises(ValueError, match="prompt 1 has .* tokens, above the limit"):
+    with pytest.raises(llamabatch.InputError, match="prompt 1 has .* tokens, above the limit") as bad:
         gen16.generate(["ok", "word " * 5000], max_new_tokens=4)
+    assert bad.value.index == 1 and isinstance(bad.value, ValueError)
     with pytest.raises(ValueError, match="temperature"):
         gen16.generate(["x"], temperature=-1.0)
     with pytest.raises(ValueError, match="top_p"):
@@ -152,8 +153,9 @@ def test_bad_input(gen16):
         gen16.generate(["x"], top_k=-2)
     with pytest.raises(TypeError, match=r"prompts\[0\] is int"):
         gen16.generate([1])
-    with pytest.raises(ValueError, match="needs 'content'"):
-        gen16.generate([[{"role": "user"}]])
+    with pytest.raises(llamabatch.InputError, match="needs 'content'") as bad:
+        gen16.generate(["fine", [{"role": "user"}]])
+    assert bad.value.index == 1
 
 
 def test_settings_errors(smollm_path, minilm_path):

@@ -180,11 +180,11 @@ TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to, size
     for (size_t i = 0; i < texts.size(); ++i) {
         const int32_t n = texts.length(i);
         if (n == 0) {
-            throw InvalidArgument("text " + std::to_string(first_index + i) + " gives no tokens (this model adds no special "
+            throw InputError(first_index + i, "text " + std::to_string(first_index + i) + " gives no tokens (this model adds no special "
                                   "tokens to an empty text): remove it or give it some text");
         }
         if (n > limit && truncate_to == 0) {
-            throw InvalidArgument("text " + std::to_string(first_index + i) + " has " + std::to_string(n) +
+            throw InputError(first_index + i, "text " + std::to_string(first_index + i) + " has " + std::to_string(n) +
                                   " tokens, above the limit of " + std::to_string(limit) +
                                   " tokens per text; pass truncate=True to cut long texts to the limit "
                                   "(or truncate=N for N tokens)");

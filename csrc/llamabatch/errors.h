@@ -3,6 +3,7 @@
 // matching built-in exception.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -11,6 +12,14 @@ namespace llamabatch {
 // A caller passed a value outside what the API accepts (-> ValueError).
 struct InvalidArgument : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
+};
+
+// One input of a call's many (a text, a prompt) is bad (-> llamabatch.InputError,
+// a ValueError whose .index is this index): callers find the input by the
+// index, never by parsing the message.
+struct InputError : InvalidArgument {
+    InputError(size_t index, const std::string& message) : InvalidArgument(message), index(index) {}
+    size_t index;
 };
 
 // A caller passed a value of the wrong kind (-> TypeError).

@@ -155,9 +155,9 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
     for (size_t i = 0; i < requests.size(); ++i) {
         const auto& r = requests[i];
         const auto n = static_cast<int64_t>(r.prompt.size());
-        if (n == 0) throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " is empty: give it some text");
+        if (n == 0) throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " is empty: give it some text");
         if (n > n_ctx) {
-            throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " has " + str(n) +
+            throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " has " + str(n) +
                                   " tokens, above the limit of " + str(n_ctx) +
                                   " tokens per sequence (shorten it, or raise n_ctx)");
         }
@@ -167,7 +167,7 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
         validate(r.sampling);
         for (llama_token t : r.prompt) {
             if (t < 0 || t >= model_.n_vocab()) {
-                throw InvalidArgument("prompt " + str(static_cast<long long>(i)) + " has token id " + str(t) +
+                throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " has token id " + str(t) +
                                       ", outside the vocabulary 0.." + str(model_.n_vocab() - 1));
             }
         }

@@ -9,7 +9,7 @@ from ._loader import import_core
 
 import_core()  # a CUDA build may need its runtime libraries found first
 
-from ._core import Batch, Context, Engine, Model, max_parallel_sequences, set_verbose  # noqa: E402
+from ._core import Batch, Context, Engine, InputError, Model, max_parallel_sequences, set_verbose  # noqa: E402
 from .devices import system_info  # noqa: E402
 from .embedder import Embedder  # noqa: E402
 from .generator import Completion, Generator  # noqa: E402
@@ -21,6 +21,7 @@ __all__ = [
     "Embedder",
     "Engine",
     "Generator",
+    "InputError",
     "Model",
     "max_parallel_sequences",
     "set_verbose",

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from . import datasets, outputs
+from ._core import InputError
 from .checkpoint import Checkpoint
 
 __all__ = ["EmbedTask", "GenerateTask", "RunSummary", "Task", "run"]
@@ -222,20 +223,18 @@ def _slices(chunk: list[datasets.Row], size: int) -> Iterable[list[datasets.Row]
 def _step(task: Task, piece: list[datasets.Row], bar: Any) -> Any:
     try:
         result = task.process([r.text for r in piece])
-    except ValueError as e:  # e.g. an over-long text with --no-truncate: name the line, not the index
-        raise datasets.DataError(_with_line(str(e), piece)) from None
+    except InputError as e:  # e.g. an over-long text with --no-truncate: name its line
+        where = f"line {piece[e.index].line}" if 0 <= e.index < len(piece) else _lines(piece)
+        raise datasets.DataError(f"{where}: {e}") from None
+    except ValueError as e:
+        raise datasets.DataError(f"{_lines(piece)}: {e}") from None
     if bar is not None:
         bar.update(piece[-1].pos + 1 - bar.n)
     return result
 
 
-def _with_line(message: str, piece: list[datasets.Row]) -> str:
-    import re
-
-    m = re.search(r"\b(?:text|index|prompt)\s*\[?(\d+)\]?", message)
-    if m and int(m.group(1)) < len(piece):
-        return f"line {piece[int(m.group(1))].line}: {message}"
-    return f"lines {piece[0].line}-{piece[-1].line}: {message}"
+def _lines(piece: list[datasets.Row]) -> str:
+    return f"lines {piece[0].line}-{piece[-1].line}"
 
 
 def _width(result: Any, task: Task | None = None) -> int:
