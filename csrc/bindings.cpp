@@ -33,9 +33,6 @@ using namespace llamabatch;
 
 namespace {
 
-template <typename T, size_t... Dims>
-using NumpyArray = nb::ndarray<nb::numpy, T, nb::c_contig>;
-
 // A 1-D view into memory owned by `owner`; numpy keeps the owner alive.
 template <typename T>
 nb::object view_1d(T* data, size_t n, nb::handle owner) {

@@ -7,10 +7,6 @@
 
 namespace llamabatch {
 
-namespace {
-std::string str(long long v) { return std::to_string(v); }
-}  // namespace
-
 Batch::Batch(int32_t capacity, int32_t n_seq_max, int32_t embd)
     : capacity_(capacity), n_seq_max_(n_seq_max), embd_(embd) {
     if (capacity < 1) {

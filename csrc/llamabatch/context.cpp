@@ -9,7 +9,6 @@
 namespace llamabatch {
 
 namespace {
-std::string str(long long v) { return std::to_string(v); }
 
 // Large enough to pack many short texts per decode, small enough that attention
 // over a packed batch stays cheap (see the benchmarks).

@@ -13,17 +13,9 @@
 
 #include "llamabatch/batch.h"
 #include "llamabatch/context.h"
+#include "llamabatch/types.h"
 
 namespace llamabatch {
-
-// Called after each decode with the number of inputs finished; return false to stop.
-using ProgressFn = std::function<bool(size_t n_done)>;
-
-// One input sequence (not owned).
-struct TokenSpan {
-    const llama_token* data = nullptr;
-    int32_t size = 0;
-};
 
 struct EngineStats {
     int64_t decodes = 0;        // llama_decode / llama_encode calls (flushes in a dry run)
@@ -55,10 +47,6 @@ public:
     // Sets seq to the next sequence and returns true, or returns false at the
     // end. seq must stay valid only until the next call: the batch copies it.
     virtual bool next(TokenSpan& seq) = 0;
-};
-
-struct Cancelled : std::exception {
-    const char* what() const noexcept override { return "cancelled"; }
 };
 
 class Engine {

@@ -9,6 +9,9 @@
 
 namespace llamabatch {
 
+// A number in an error message.
+inline std::string str(long long v) { return std::to_string(v); }
+
 // A caller passed a value outside what the API accepts (-> ValueError).
 struct InvalidArgument : std::invalid_argument {
     using std::invalid_argument::invalid_argument;

@@ -11,7 +11,6 @@ namespace llamabatch {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-std::string str(long long v) { return std::to_string(v); }
 constexpr int32_t kDefaultSequenceContext = 2048;
 }  // namespace
 

@@ -11,9 +11,9 @@
 
 #include "llamabatch/batch.h"
 #include "llamabatch/context.h"
-#include "llamabatch/engine.h"
 #include "llamabatch/model.h"
 #include "llamabatch/sampling.h"
+#include "llamabatch/types.h"
 
 namespace llamabatch {
 

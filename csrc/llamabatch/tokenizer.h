@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "llama.h"
-#include "llamabatch/engine.h"
 #include "llamabatch/model.h"
+#include "llamabatch/types.h"
 
 namespace llamabatch {
 
