@@ -42,6 +42,14 @@ def test_a_message_cannot_close_its_own_turn(smollm):
     assert benign == smollm.tokenize(rendered, True, True).tolist()
 
 
+def test_a_model_without_a_chat_template_refuses_chat(minilm):
+    """The base-model error, offline: all-MiniLM-L6-v2's GGUF has no chat template
+    (Gemma 3 270M's, behind LLAMABATCH_SLOW, is the other such model)."""
+    assert minilm.chat_template == ""
+    with pytest.raises(ValueError, match="has no chat template .*pass chat=False"):
+        minilm.chat_tokens([("user", "hi")])
+
+
 def test_greedy_is_the_same_at_n_parallel_1_and_16_with_ragged_prompts(gen1, gen16):
     # Very different prompt lengths and more prompts than slots.
     prompts = [f"Write one sentence about {t}." for t in TOPICS]

