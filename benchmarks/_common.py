@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +51,16 @@ def versions(*names: str) -> dict:
         except metadata.PackageNotFoundError:
             out[n] = None
     return out
+
+
+def best_of(fn, repeats: int) -> float:
+    """The shortest wall time of ``repeats`` calls of ``fn``, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def write_json(name: str, data: dict) -> Path:

@@ -26,20 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table, versions, write_json  # noqa: E402
+from _common import best_of, machine, table, versions, write_json  # noqa: E402
 from texts import make_texts  # noqa: E402
 
 N_BATCH = 512
 N_SEQ_MAX = 256
-
-
-def best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def pack_llamabatch(token_arrays, repeats: int) -> dict:

@@ -25,24 +25,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table, versions, write_json  # noqa: E402
+from _common import best_of, machine, table, versions, write_json  # noqa: E402
 from texts import make_texts  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "multilingual_corpus.json"
-
-
-def best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def hf_seconds(folder: str, texts: list[str], threads: int, repeats: int) -> float:
