@@ -86,8 +86,7 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
     }
     device_ = placement(n_gpu_layers_, n_layer());
     const std::string arch = architecture();
-    const std::string causal = meta(arch + ".attention.causal");
-    causal_ = !(causal == "false" || causal == "0");
+    causal_ = meta_flag(arch + ".attention.causal", true);
     const std::string pooling = meta(arch + ".pooling_type");
     if (!pooling.empty()) {
         try {
@@ -99,13 +98,9 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
     if (llama_vocab_type(vocab()) == LLAMA_VOCAB_TYPE_WPM) {
         // BERT's defaults where the GGUF does not say: lowercase, and strip
         // accents when lowercasing (BertNormalizer's strip_accents=None).
-        const auto flag = [this](const char* key, bool absent) {
-            const std::string v = meta(key);
-            return v.empty() ? absent : (v == "true" || v == "1");
-        };
         BertTextOptions options;
-        options.lowercase = flag("tokenizer.ggml.normalizer.lowercase", true);
-        options.strip_accents = flag("tokenizer.ggml.normalizer.strip_accents", options.lowercase);
+        options.lowercase = meta_flag("tokenizer.ggml.normalizer.lowercase", true);
+        options.strip_accents = meta_flag("tokenizer.ggml.normalizer.strip_accents", options.lowercase);
         const std::string unk = meta("tokenizer.ggml.unknown_token_id");
         wordpiece_ = std::make_unique<const WordPiece>(
             vocab(), options, unk.empty() ? LLAMA_TOKEN_NULL : static_cast<llama_token>(std::stol(unk)));
@@ -118,6 +113,13 @@ std::string Model::meta(const std::string& key) const {
     std::vector<char> buf(static_cast<size_t>(n) + 1);
     llama_model_meta_val_str(model_.get(), key.c_str(), buf.data(), buf.size());
     return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+bool Model::meta_flag(const std::string& key, bool absent) const {
+    const std::string v = meta(key);
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    return absent;
 }
 
 std::string Model::description() const {

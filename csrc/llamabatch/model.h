@@ -70,6 +70,9 @@ public:
 
     // A metadata value as a string, or "" when the key is absent.
     std::string meta(const std::string& key) const;
+    // A boolean metadata value ("true"/"1", "false"/"0"); `absent` when the key
+    // is missing or holds anything else.
+    bool meta_flag(const std::string& key, bool absent) const;
 
 private:
     struct Free {
