@@ -319,7 +319,30 @@ std::vector<PromptInput> prompt_inputs(const nb::sequence& prompts) {
     return out;
 }
 
-const char* finish_name(FinishReason r) { return r == FinishReason::Stop ? "stop" : "length"; }
+const char* finish_name(FinishReason r) {
+    switch (r) {
+        case FinishReason::Stop: return "stop";
+        case FinishReason::Length: return "length";
+        case FinishReason::Cancelled: return "cancelled";
+        case FinishReason::Error: return "error";
+    }
+    return "error";
+}
+
+SamplingParams sampling_params(float temperature, int32_t top_k, float top_p, float min_p, int64_t seed,
+                               bool ignore_eos) {
+    SamplingParams sp;
+    sp.temperature = temperature;
+    sp.top_k = top_k;
+    sp.top_p = top_p;
+    sp.min_p = min_p;
+    sp.ignore_eos = ignore_eos;
+    if (seed < -1 || seed > static_cast<int64_t>(UINT32_MAX) - 1) {
+        throw InvalidArgument("seed " + std::to_string(seed) + " must be in 0..4294967294 (or None)");
+    }
+    sp.seed = seed < 0 ? LLAMA_DEFAULT_SEED : static_cast<uint32_t>(seed);
+    return sp;
+}
 
 }  // namespace
 
@@ -765,16 +788,7 @@ NB_MODULE(_core, m) {
                  const std::vector<PromptInput> inputs = prompt_inputs(prompts);
                  const bool has_system = !system.is_none();
                  const std::string system_text = has_system ? nb::cast<std::string>(system) : std::string();
-                 SamplingParams sp;
-                 sp.temperature = temperature;
-                 sp.top_k = top_k;
-                 sp.top_p = top_p;
-                 sp.min_p = min_p;
-                 sp.ignore_eos = ignore_eos;
-                 if (seed < -1 || seed > static_cast<int64_t>(UINT32_MAX) - 1) {
-                     throw InvalidArgument("seed " + std::to_string(seed) + " must be in 0..4294967294 (or None)");
-                 }
-                 sp.seed = seed < 0 ? LLAMA_DEFAULT_SEED : static_cast<uint32_t>(seed);
+                 const SamplingParams sp = sampling_params(temperature, top_k, top_p, min_p, seed, ignore_eos);
                  std::vector<GenerationResult> results;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
@@ -811,5 +825,55 @@ NB_MODULE(_core, m) {
              "prompts"_a, "chat"_a = false, "system"_a = nb::none(), "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
              "top_k"_a = 0, "top_p"_a = 1.0f, "min_p"_a = 0.0f, "seed"_a = -1,
              "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false, "progress"_a = nb::none(),
-             "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.");
+             "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.")
+        .def_prop_ro("idle", &Generator::idle, "No submitted request is queued or running.")
+        .def_prop_ro("n_queued", &Generator::n_queued)
+        .def_prop_ro("n_running", &Generator::n_running)
+        .def("submit",
+             [](Generator& g, nb::handle prompt, int32_t max_new_tokens, float temperature, int32_t top_k, float top_p,
+                float min_p, int64_t seed, std::vector<std::string> stop, bool ignore_eos) {
+                 GenerationRequest r;
+                 r.prompt = to_tokens(prompt, "prompt");
+                 r.max_new_tokens = max_new_tokens;
+                 r.sampling = sampling_params(temperature, top_k, top_p, min_p, seed, ignore_eos);
+                 r.stop = std::move(stop);
+                 nb::gil_scoped_release release;
+                 Exclusive busy(g.context());
+                 return g.submit(std::move(r));
+             },
+             "prompt"_a, "max_new_tokens"_a = 256, "temperature"_a = 0.0f, "top_k"_a = 0, "top_p"_a = 1.0f,
+             "min_p"_a = 0.0f, "seed"_a = -1, "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false,
+             "Queues a request (prompt token ids); returns its id. Raises ValueError for a bad request.")
+        .def("step",
+             [](Generator& g) {
+                 std::vector<GenerationEvent> events;
+                 {
+                     nb::gil_scoped_release release;
+                     Exclusive busy(g.context());
+                     events = g.step();
+                 }
+                 nb::list out;
+                 for (auto& ev : events) {
+                     nb::object tokens = nb::none();
+                     nb::object finish = nb::none();
+                     nb::object error = nb::none();
+                     if (ev.finished) {
+                         tokens = owned_copy(ev.result.tokens.data(), ev.result.tokens.size());
+                         finish = nb::str(finish_name(ev.result.finish));
+                         if (!ev.error.empty()) error = nb::str(ev.error.c_str());
+                     }
+                     out.append(nb::make_tuple(ev.id, nb::bytes(ev.text.data(), ev.text.size()), ev.new_tokens,
+                                               ev.finished, finish, tokens, ev.result.prompt_tokens, error));
+                 }
+                 return out;
+             },
+             "One decode. Returns (id, text bytes, new token count, finished, finish reason or None, all\n"
+             "tokens or None, prompt token count, error or None) for each request that advanced.")
+        .def("cancel",
+             [](Generator& g, RequestId id) {
+                 nb::gil_scoped_release release;
+                 Exclusive busy(g.context());
+                 return g.cancel(id);
+             },
+             "id"_a, "Drops a queued request or ends a running one; False if unknown or done.");
 }

@@ -14,7 +14,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int32_t kDefaultSequenceContext = 2048;
 }  // namespace
 
-size_t complete_utf8_prefix(const std::string& s) {
+size_t complete_utf8_prefix(std::string_view s) {
     // Walk back over continuation bytes to the last lead byte and check that
     // its character is complete.
     size_t i = s.size();
@@ -77,7 +77,8 @@ ContextSettings derive_generation_settings(const Model& model, const GenerationO
 }
 
 struct Generator::Slot {
-    int64_t request = -1;  // index of the request it serves; -1 when free
+    RequestId id = 0;  // the request it serves; 0 when free
+    GenerationRequest request;
     llama_seq_id seq_id = 0;
     int32_t n_past = 0;        // tokens of this sequence in memory
     int32_t n_prompt_fed = 0;  // prompt tokens already in a batch
@@ -86,8 +87,11 @@ struct Generator::Slot {
     SamplerPtr sampler;
     GenerationResult result;
     size_t stop_scan_from = 0;  // stop strings are searched from here on
+    size_t longest_stop = 0;
+    size_t emitted = 0;  // bytes of result.text already handed out in events
 
-    bool busy() const { return request >= 0; }
+    bool busy() const { return id != 0; }
+    bool prefilling() const { return n_prompt_fed < static_cast<int32_t>(request.prompt.size()); }
 };
 
 Generator::Generator(Model& model, const GenerationOptions& options)
@@ -101,7 +105,78 @@ Generator::Generator(Model& model, const GenerationOptions& options)
 
 Generator::~Generator() = default;
 
-bool Generator::accept_token(Slot& slot, llama_token token, const GenerationRequest& request) {
+size_t Generator::n_running() const {
+    return static_cast<size_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy(); }));
+}
+
+void Generator::check(const GenerationRequest& r, size_t i) const {
+    const int32_t n_ctx = settings().n_ctx;
+    const auto n = static_cast<int64_t>(r.prompt.size());
+    const std::string name = "prompt " + str(static_cast<long long>(i));
+    if (n == 0) throw InputError(i, name + " is empty: give it some text");
+    if (n > n_ctx) {
+        throw InputError(i, name + " has " + str(n) + " tokens, above the limit of " + str(n_ctx) +
+                                " tokens per sequence (shorten it, or raise n_ctx)");
+    }
+    if (r.max_new_tokens < 1) {
+        throw InvalidArgument("max_new_tokens " + str(r.max_new_tokens) + " must be at least 1");
+    }
+    validate(r.sampling);
+    for (llama_token t : r.prompt) {
+        if (t < 0 || t >= model_.n_vocab()) {
+            throw InputError(i, name + " has token id " + str(t) + ", outside the vocabulary 0.." +
+                                    str(model_.n_vocab() - 1));
+        }
+    }
+}
+
+RequestId Generator::submit(GenerationRequest request) {
+    check(request);
+    const RequestId id = next_id_++;
+    queue_.push_back({id, std::move(request)});
+    return id;
+}
+
+bool Generator::cancel(RequestId id) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        if (it->id == id) {
+            queue_.erase(it);
+            return true;
+        }
+    }
+    for (auto& slot : slots_) {
+        if (slot.id == id) {
+            release(slot, FinishReason::Cancelled);
+            return true;
+        }
+    }
+    return false;
+}
+
+void Generator::admit() {
+    // Free slots take the next requests at once, in submission order.
+    for (auto& slot : slots_) {
+        if (queue_.empty()) break;
+        if (slot.busy()) continue;
+        Queued q = std::move(queue_.front());
+        queue_.pop_front();
+        slot.id = q.id;
+        slot.request = std::move(q.request);
+        slot.n_past = 0;
+        slot.n_prompt_fed = 0;
+        slot.i_batch = -1;
+        slot.stop_scan_from = 0;
+        slot.emitted = 0;
+        slot.longest_stop = 0;
+        for (const auto& stop : slot.request.stop) slot.longest_stop = std::max(slot.longest_stop, stop.size());
+        slot.sampler = make_sampler(slot.request.sampling, eog_, model_.n_vocab());
+        slot.result = GenerationResult{};
+        slot.result.prompt_tokens = static_cast<int32_t>(slot.request.prompt.size());
+        stats_.prompt_tokens += static_cast<int64_t>(slot.request.prompt.size());
+    }
+}
+
+bool Generator::accept_token(Slot& slot, llama_token token) {
     const llama_vocab* vocab = model_.vocab();
     if (llama_vocab_is_eog(vocab, token)) {
         slot.result.finish = FinishReason::Stop;
@@ -115,9 +190,7 @@ bool Generator::accept_token(Slot& slot, llama_token token, const GenerationRequ
     if (n > 0) slot.result.text.append(piece, static_cast<size_t>(n));
 
     std::string& text = slot.result.text;
-    size_t longest = 0;
-    for (const auto& stop : request.stop) {
-        longest = std::max(longest, stop.size());
+    for (const auto& stop : slot.request.stop) {
         const size_t at = text.find(stop, slot.stop_scan_from);
         if (!stop.empty() && at != std::string::npos) {
             text.resize(at);
@@ -125,9 +198,10 @@ bool Generator::accept_token(Slot& slot, llama_token token, const GenerationRequ
             return false;
         }
     }
+    const size_t longest = slot.longest_stop;
     if (longest > 0) slot.stop_scan_from = text.size() >= longest ? text.size() - longest + 1 : 0;
 
-    if (static_cast<int32_t>(slot.result.tokens.size()) >= request.max_new_tokens ||
+    if (static_cast<int32_t>(slot.result.tokens.size()) >= slot.request.max_new_tokens ||
         slot.n_past >= settings().n_ctx) {  // no room to feed this token back
         slot.result.finish = FinishReason::Length;
         return false;
@@ -136,126 +210,157 @@ bool Generator::accept_token(Slot& slot, llama_token token, const GenerationRequ
     return true;
 }
 
-void Generator::finish(Slot& slot, FinishReason reason, std::vector<GenerationResult>& results) {
+std::string Generator::take_final_text(Slot& slot, bool finished) {
+    const std::string& text = slot.result.text;
+    size_t end = text.size();
+    if (!finished) {
+        // The last longest_stop - 1 bytes may be the start of a stop string.
+        const size_t held = slot.longest_stop > 0 ? slot.longest_stop - 1 : 0;
+        end = end > held ? end - held : 0;
+        end = complete_utf8_prefix(std::string_view(text).substr(0, end));
+    }
+    if (end <= slot.emitted) return {};
+    std::string out = text.substr(slot.emitted, end - slot.emitted);
+    slot.emitted = end;
+    return out;
+}
+
+GenerationResult Generator::release(Slot& slot, FinishReason reason) {
     slot.result.finish = reason;
     slot.result.text.resize(complete_utf8_prefix(slot.result.text));
-    results[static_cast<size_t>(slot.request)] = std::move(slot.result);
+    GenerationResult result = std::move(slot.result);
     if (llama_memory_t mem = llama_get_memory(context_->get())) {
         llama_memory_seq_rm(mem, slot.seq_id, -1, -1);
     }
-    slot.request = -1;
+    slot.id = 0;
+    slot.request = GenerationRequest{};
+    slot.result = GenerationResult{};
     slot.sampler.reset();
     ++stats_.sequences;
+    return result;
+}
+
+std::vector<GenerationEvent> Generator::step() {
+    std::vector<GenerationEvent> events;
+    admit();
+    if (n_running() == 0) return events;
+    const auto t0 = Clock::now();
+    struct CountTime {  // on every way out, including a failed decode
+        double& total;
+        Clock::time_point t0;
+        ~CountTime() { total += std::chrono::duration<double>(Clock::now() - t0).count(); }
+    } count_time{stats_.total_seconds, t0};
+
+    // One batch, in slot (= sequence id) order: the next token of every
+    // running sequence, and prompt chunks in the room those leave. The order
+    // matters with per-sequence memory (kv_unified off): llama.cpp then cuts a
+    // batch into micro-batches of consecutive sequence ids with equal token
+    // counts, so tokens out of id order cost extra decode passes.
+    const int32_t capacity = batch_.capacity();
+    int32_t room = capacity;  // for prompt chunks, once every running sequence has its place
+    for (const auto& slot : slots_) {
+        if (slot.busy() && !slot.prefilling()) --room;
+    }
+    batch_.clear();
+    for (auto& slot : slots_) {
+        if (!slot.busy()) continue;
+        if (!slot.prefilling()) {
+            slot.i_batch = batch_.n_tokens();
+            batch_.add(slot.next, slot.n_past++, &slot.seq_id, 1, true);
+            continue;
+        }
+        if (room <= 0) continue;  // no room left in this batch
+        const auto& prompt = slot.request.prompt;
+        const int32_t remaining = static_cast<int32_t>(prompt.size()) - slot.n_prompt_fed;
+        const int32_t chunk = std::min(remaining, room);
+        const bool completes = chunk == remaining;
+        batch_.add_sequence(prompt.data() + slot.n_prompt_fed, chunk, slot.seq_id, slot.n_past,
+                            completes ? Output::Last : Output::None);
+        slot.n_prompt_fed += chunk;
+        slot.n_past += chunk;
+        room -= chunk;
+        slot.i_batch = completes ? batch_.n_tokens() - 1 : -1;
+    }
+
+    const auto td = Clock::now();
+    try {
+        context_->decode(batch_);
+    } catch (const std::exception& e) {
+        // The batch is lost, and with it every running sequence's state.
+        for (auto& slot : slots_) {
+            if (!slot.busy()) continue;
+            GenerationEvent ev;
+            ev.id = slot.id;
+            ev.finished = true;
+            ev.error = e.what();
+            ev.result = release(slot, FinishReason::Error);
+            events.push_back(std::move(ev));
+        }
+        return events;
+    }
+    stats_.decode_seconds += std::chrono::duration<double>(Clock::now() - td).count();
+    ++stats_.decodes;
+    stats_.batch_tokens += batch_.n_tokens();
+
+    for (auto& slot : slots_) {
+        if (!slot.busy() || slot.i_batch < 0) continue;
+        const llama_token token = llama_sampler_sample(slot.sampler.get(), context_->get(), slot.i_batch);
+        slot.i_batch = -1;
+        GenerationEvent ev;
+        ev.id = slot.id;
+        const size_t before = slot.result.tokens.size();
+        const bool goes_on = accept_token(slot, token);
+        ev.new_tokens = static_cast<int32_t>(slot.result.tokens.size() - before);
+        if (goes_on) {
+            ev.text = take_final_text(slot, false);
+            if (ev.text.empty() && ev.new_tokens == 0) continue;
+        } else {
+            slot.result.text.resize(complete_utf8_prefix(slot.result.text));
+            ev.text = take_final_text(slot, true);
+            ev.finished = true;
+            ev.result = release(slot, slot.result.finish);
+        }
+        events.push_back(std::move(ev));
+    }
+    return events;
 }
 
 std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest>& requests,
                                              const ProgressFn& on_progress) {
-    const int32_t n_ctx = settings().n_ctx;
-    for (size_t i = 0; i < requests.size(); ++i) {
-        const auto& r = requests[i];
-        const auto n = static_cast<int64_t>(r.prompt.size());
-        if (n == 0) throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " is empty: give it some text");
-        if (n > n_ctx) {
-            throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " has " + str(n) +
-                                  " tokens, above the limit of " + str(n_ctx) +
-                                  " tokens per sequence (shorten it, or raise n_ctx)");
-        }
-        if (r.max_new_tokens < 1) {
-            throw InvalidArgument("max_new_tokens " + str(r.max_new_tokens) + " must be at least 1");
-        }
-        validate(r.sampling);
-        for (llama_token t : r.prompt) {
-            if (t < 0 || t >= model_.n_vocab()) {
-                throw InputError(i, "prompt " + str(static_cast<long long>(i)) + " has token id " + str(t) +
-                                      ", outside the vocabulary 0.." + str(model_.n_vocab() - 1));
-            }
-        }
+    if (!idle()) {
+        throw InvalidArgument("run() needs an idle Generator: " + str(static_cast<long long>(n_running() + n_queued())) +
+                              " submitted requests are still in flight (step() them to the end, or cancel them)");
     }
+    for (size_t i = 0; i < requests.size(); ++i) check(requests[i], i);
 
-    const auto t0 = Clock::now();
     context_->clear_memory();
+    std::vector<RequestId> ids;
+    ids.reserve(requests.size());
+    for (const auto& r : requests) ids.push_back(submit(r));
+    const RequestId first = ids.empty() ? 0 : ids.front();  // ids are consecutive
     std::vector<GenerationResult> results(requests.size());
-    size_t next_request = 0;
     size_t n_finished = 0;
-    const int32_t capacity = batch_.capacity();
+    const auto stop_all = [&] {
+        for (RequestId id : ids) cancel(id);
+    };
 
-    for (;;) {
-        // Free slots take the next prompts at once.
-        for (auto& slot : slots_) {
-            if (slot.busy() || next_request >= requests.size()) continue;
-            const auto& r = requests[next_request];
-            slot.request = static_cast<int64_t>(next_request++);
-            slot.n_past = 0;
-            slot.n_prompt_fed = 0;
-            slot.i_batch = -1;
-            slot.stop_scan_from = 0;
-            slot.sampler = make_sampler(r.sampling, eog_, model_.n_vocab());
-            slot.result = GenerationResult{};
-            slot.result.prompt_tokens = static_cast<int32_t>(r.prompt.size());
-            stats_.prompt_tokens += static_cast<int64_t>(r.prompt.size());
-        }
-        if (std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy(); })) break;
-
-        // One batch, in slot (= sequence id) order: the next token of every
-        // running sequence, and prompt chunks in the room those leave. The
-        // order matters with per-sequence memory (kv_unified off): llama.cpp
-        // then cuts a batch into micro-batches of consecutive sequence ids with
-        // equal token counts, so tokens out of id order cost extra decode passes.
-        const auto prefilling = [&](const Slot& slot) {
-            return slot.n_prompt_fed < static_cast<int32_t>(requests[static_cast<size_t>(slot.request)].prompt.size());
-        };
-        int32_t room = capacity;  // for prompt chunks, once every running sequence has its place
-        for (const auto& slot : slots_) {
-            if (slot.busy() && !prefilling(slot)) --room;
-        }
-        batch_.clear();
-        for (auto& slot : slots_) {
-            if (!slot.busy()) continue;
-            if (!prefilling(slot)) {
-                slot.i_batch = batch_.n_tokens();
-                batch_.add(slot.next, slot.n_past++, &slot.seq_id, 1, true);
-                continue;
+    while (!idle()) {
+        for (auto& ev : step()) {
+            if (!ev.finished) continue;
+            if (ev.result.finish == FinishReason::Error) {
+                stop_all();
+                throw RuntimeFailure(ev.error);
             }
-            if (room <= 0) continue;  // no room left in this batch
-            const auto& prompt = requests[static_cast<size_t>(slot.request)].prompt;
-            const int32_t remaining = static_cast<int32_t>(prompt.size()) - slot.n_prompt_fed;
-            const int32_t chunk = std::min(remaining, room);
-            const bool completes = chunk == remaining;
-            batch_.add_sequence(prompt.data() + slot.n_prompt_fed, chunk, slot.seq_id, slot.n_past,
-                                completes ? Output::Last : Output::None);
-            slot.n_prompt_fed += chunk;
-            slot.n_past += chunk;
-            room -= chunk;
-            slot.i_batch = completes ? batch_.n_tokens() - 1 : -1;
-        }
-
-        const auto td = Clock::now();
-        context_->decode(batch_);
-        stats_.decode_seconds += std::chrono::duration<double>(Clock::now() - td).count();
-        ++stats_.decodes;
-        stats_.batch_tokens += batch_.n_tokens();
-
-        for (auto& slot : slots_) {
-            if (!slot.busy() || slot.i_batch < 0) continue;
-            const llama_token token = llama_sampler_sample(slot.sampler.get(), context_->get(), slot.i_batch);
-            slot.i_batch = -1;
-            const auto& r = requests[static_cast<size_t>(slot.request)];
-            if (!accept_token(slot, token, r)) {
-                finish(slot, slot.result.finish, results);
-                ++n_finished;
-            }
+            results[static_cast<size_t>(ev.id - first)] = std::move(ev.result);
+            ++n_finished;
         }
         // Called after every decode, not only when a prompt finishes, so that a
         // caller can stop a run (Ctrl-C) within one decode.
         if (on_progress && !on_progress(n_finished)) {
-            for (auto& slot : slots_) {
-                if (slot.busy()) finish(slot, FinishReason::Length, results);
-            }
-            stats_.total_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+            stop_all();
             throw Cancelled();
         }
     }
-    stats_.total_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     return results;
 }
 

@@ -2,11 +2,18 @@
 // in one llama_batch; prompts of new sequences are prefilled (in chunks) in the
 // same batches as the next tokens of running ones; a finished sequence frees
 // its slot and its memory, and the next prompt takes the slot at once.
+//
+// Two ways in, one decode loop: run() generates for a list of requests; a
+// server submit()s requests as they arrive, calls step() for one decode at a
+// time and hands each request its new text, and cancel()s a request whose
+// client has gone. run() is submit() + step() until idle.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "llamabatch/batch.h"
@@ -35,13 +42,30 @@ struct GenerationRequest {
     std::vector<std::string> stop;  // stop strings (not part of the returned text)
 };
 
-enum class FinishReason { Stop, Length };
+// Stop: end of generation or a stop string; Length: max_new_tokens or the
+// context; Cancelled: cancel() or a stopped run; Error: the decode failed.
+enum class FinishReason { Stop, Length, Cancelled, Error };
+
+using RequestId = uint64_t;
 
 struct GenerationResult {
     std::vector<llama_token> tokens;  // generated tokens, without the end-of-generation token
     std::string text;                 // UTF-8, never ending inside a character
     FinishReason finish = FinishReason::Length;
     int32_t prompt_tokens = 0;
+};
+
+// What one step() did for one request.
+struct GenerationEvent {
+    RequestId id = 0;
+    // Text that became final in this step: UTF-8 complete, and never a part of
+    // a stop string (text that may start one is held back until it cannot).
+    std::string text;
+    int32_t new_tokens = 0;  // tokens generated in this step (0 or 1)
+    bool finished = false;
+    // Set when finished: the whole completion, whose text is every event's text joined.
+    GenerationResult result;
+    std::string error;  // why, when result.finish is Error
 };
 
 struct GenerationStats {
@@ -51,7 +75,7 @@ struct GenerationStats {
     int64_t generated_tokens = 0;
     int64_t sequences = 0;
     double decode_seconds = 0;
-    double total_seconds = 0;
+    double total_seconds = 0;  // inside step()
 };
 
 class Generator {
@@ -64,27 +88,55 @@ public:
     const ContextSettings& settings() const { return context_->settings(); }
 
     // Generates for every request; results are in request order. Throws
-    // InvalidArgument (before any decode) for an empty or too long prompt.
+    // InvalidArgument (before any decode) for an empty or too long prompt, and
+    // when requests submitted by submit() are still in flight.
     std::vector<GenerationResult> run(const std::vector<GenerationRequest>& requests,
                                       const ProgressFn& on_progress = {});
+
+    // Checks a request as submit() does, without queueing it. input_index
+    // names it in the error (an InputError).
+    void check(const GenerationRequest& request, size_t input_index = 0) const;
+    // Queues a request (checked first); it takes a free slot at the next step(),
+    // in submission order. The id names it in events and in cancel().
+    RequestId submit(GenerationRequest request);
+    // One decode: queued requests take free slots, then every running sequence
+    // advances by one token (or one prompt chunk). Returns an event for each
+    // request that got text or finished. Does nothing when idle(). A failed
+    // decode finishes every running request with FinishReason::Error and an
+    // error message; queued ones stay queued.
+    std::vector<GenerationEvent> step();
+    // Drops a queued request, or ends a running one and frees its slot and
+    // memory at once. No event follows. False if the id is unknown or done.
+    bool cancel(RequestId id);
+    bool idle() const { return queue_.empty() && n_running() == 0; }
+    size_t n_queued() const { return queue_.size(); }
+    size_t n_running() const;
 
     const GenerationStats& stats() const { return stats_; }
     void reset_stats() { stats_ = {}; }
 
 private:
     struct Slot;
-    bool accept_token(Slot& slot, llama_token token, const GenerationRequest& request);
-    void finish(Slot& slot, FinishReason reason, std::vector<GenerationResult>& results);
+    struct Queued {
+        RequestId id;
+        GenerationRequest request;
+    };
+    void admit();
+    bool accept_token(Slot& slot, llama_token token);
+    GenerationResult release(Slot& slot, FinishReason reason);
+    std::string take_final_text(Slot& slot, bool finished);
 
     Model& model_;
     std::unique_ptr<Context> context_;
     Batch batch_;
     std::vector<Slot> slots_;
+    std::deque<Queued> queue_;
+    RequestId next_id_ = 1;
     GenerationStats stats_;
     std::vector<llama_token> eog_;  // end-of-generation tokens, banned for ignore_eos
 };
 
 // The length of the longest prefix of s that does not end inside a UTF-8 character.
-size_t complete_utf8_prefix(const std::string& s);
+size_t complete_utf8_prefix(std::string_view s);
 
 }  // namespace llamabatch

@@ -7,6 +7,7 @@
 //
 // Prints "core_check: OK" and exits 0 when every check holds; any sanitizer
 // report makes the run fail on its own (halt_on_error / exit code).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -220,6 +221,48 @@ void check_generation(const char* path) {
     std::vector<lb::GenerationRequest> too_long(1);
     too_long[0].prompt.assign(500, requests[0].prompt.back());
     expect_throw<lb::InvalidArgument>([&] { generator.run(too_long); }, "prompt longer than the context");
+    expect_throw<lb::InvalidArgument>([&] { generator.submit(too_long[0]); }, "submit checks like run");
+
+    // The incremental API: the same requests submitted one decode apart give
+    // run()'s results, and each request's streamed text joins to its result.
+    std::vector<lb::RequestId> ids;
+    std::vector<std::string> streamed(requests.size());
+    std::vector<lb::GenerationResult> finished(requests.size());
+    std::vector<bool> done(requests.size(), false);
+    size_t next = 0;
+    int steps = 0;
+    while (next < requests.size() || !generator.idle()) {
+        if (next < requests.size()) ids.push_back(generator.submit(requests[next++]));
+        for (auto& ev : generator.step()) {
+            const size_t i = static_cast<size_t>(std::find(ids.begin(), ids.end(), ev.id) - ids.begin());
+            check(i < ids.size() && !done[i], "an event names a live request");
+            streamed[i] += ev.text;
+            if (ev.finished) {
+                done[i] = true;
+                finished[i] = std::move(ev.result);
+            }
+        }
+        check(++steps < 10000, "step() finishes");
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+        check(done[i], "every submitted request finishes");
+        check(finished[i].tokens == results[i].tokens, "submit/step gives run()'s tokens");
+        check(finished[i].text == results[i].text && streamed[i] == results[i].text, "streamed text joins to the result");
+        check(finished[i].finish == results[i].finish, "same finish reason");
+    }
+
+    // cancel(): a running request frees its slot at once; a queued one is dropped.
+    const lb::RequestId running = generator.submit(requests[0]);
+    (void)generator.step();
+    check(generator.n_running() == 1, "a submitted request runs after one step");
+    check(generator.cancel(running) && generator.idle(), "cancel frees the slot");
+    check(!generator.cancel(running), "cancel of a finished request is false");
+    const lb::RequestId queued = generator.submit(requests[1]);
+    check(generator.n_queued() == 1 && generator.cancel(queued) && generator.idle(), "cancel drops a queued request");
+    const auto again = generator.run({requests[0]});
+    check(again[0].tokens == results[0].tokens, "run() after cancels gives the same tokens");
+    (void)generator.submit(requests[0]);
+    expect_throw<lb::InvalidArgument>([&] { generator.run({requests[1]}); }, "run() refuses while requests are in flight");
 }
 
 }  // namespace
