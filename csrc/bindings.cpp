@@ -727,6 +727,37 @@ NB_MODULE(_core, m) {
                  return token_lists(t);
              },
              "texts"_a, "Token ids of each text, as a list of int32 arrays.")
+        .def("embed_tokens",
+             [](Embedder& e, nb::sequence sequences, int32_t truncate, int norm, int32_t batch_size,
+                nb::object progress) {
+                 TokenizedTexts t;
+                 for (const auto& seq : token_sequences(sequences)) {
+                     t.tokens.insert(t.tokens.end(), seq.begin(), seq.end());
+                     t.offsets.push_back(static_cast<int64_t>(t.tokens.size()));
+                 }
+                 std::unique_ptr<float[]> out;
+                 const auto width = static_cast<size_t>(e.n_embd());
+                 const bool per_token = e.pooling() == LLAMA_POOLING_TYPE_NONE;
+                 ProgressFn on_progress = python_progress(std::move(progress));
+                 run_released([&] {
+                     Exclusive busy(e.context());
+                     e.engine().set_max_sequences(batch_size);
+                     t = e.prepare(std::move(t), truncate);
+                     const size_t rows = per_token ? t.tokens.size() : t.size();
+                     out.reset(new float[std::max<size_t>(rows * width, 1)]);
+                     e.embed(t, out.get(), norm, on_progress);
+                 });
+                 const size_t rows = per_token ? t.tokens.size() : t.size();
+                 nb::object matrix = owned_array(std::move(out), {rows, width});
+                 std::vector<int32_t> n(t.size());
+                 for (size_t i = 0; i < t.size(); ++i) n[i] = t.length(i);
+                 nb::object lengths = owned_copy(n.data(), n.size());
+                 if (!per_token) return nb::make_tuple(matrix, nb::none(), lengths);
+                 return nb::make_tuple(matrix, owned_copy(t.offsets.data(), t.offsets.size()), lengths);
+             },
+             "sequences"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
+             "Embeds token id sequences. Returns (matrix, offsets, lengths): rows as encode() gives them,\n"
+             "and the token count of each sequence after truncation (int32).")
         .def("encode",
              [](Embedder& e, nb::sequence texts, int32_t truncate, int norm, int32_t batch_size, nb::object progress) {
                  const Utf8Texts utf8 = utf8_views(texts);
@@ -854,21 +885,21 @@ NB_MODULE(_core, m) {
                  }
                  nb::list out;
                  for (auto& ev : events) {
-                     nb::object tokens = nb::none();
-                     nb::object finish = nb::none();
-                     nb::object error = nb::none();
+                     nb::object result = nb::none();
                      if (ev.finished) {
-                         tokens = owned_copy(ev.result.tokens.data(), ev.result.tokens.size());
-                         finish = nb::str(finish_name(ev.result.finish));
-                         if (!ev.error.empty()) error = nb::str(ev.error.c_str());
+                         const GenerationResult& r = ev.result;
+                         result = nb::make_tuple(owned_copy(r.tokens.data(), r.tokens.size()),
+                                                 nb::bytes(r.text.data(), r.text.size()), finish_name(r.finish),
+                                                 r.prompt_tokens);
                      }
+                     nb::object error = ev.error.empty() ? nb::none() : nb::object(nb::str(ev.error.c_str()));
                      out.append(nb::make_tuple(ev.id, nb::bytes(ev.text.data(), ev.text.size()), ev.new_tokens,
-                                               ev.finished, finish, tokens, ev.result.prompt_tokens, error));
+                                               result, error));
                  }
                  return out;
              },
-             "One decode. Returns (id, text bytes, new token count, finished, finish reason or None, all\n"
-             "tokens or None, prompt token count, error or None) for each request that advanced.")
+             "One decode. Returns (id, new text bytes, new token count, result, error) for each request that\n"
+             "advanced; result is None, or (tokens, text, finish reason, prompt token count) once finished.")
         .def("cancel",
              [](Generator& g, RequestId id) {
                  nb::gil_scoped_release release;

@@ -190,6 +190,14 @@ TokenizedTexts Embedder::prepare(TokenizedTexts texts, int32_t truncate_to, size
                                   "(or truncate=N for N tokens)");
         }
         too_long = too_long || n > std::min(limit, truncate_to > 0 ? truncate_to : limit);
+        const llama_token* t = texts.data(i);
+        for (int32_t k = 0; k < n; ++k) {  // ids given by a caller, not by our tokenizer, may be anything
+            if (t[k] < 0 || t[k] >= model_.n_vocab()) {
+                throw InputError(first_index + i, "text " + std::to_string(first_index + i) + " has token id " +
+                                                      std::to_string(t[k]) + ", outside the vocabulary 0.." +
+                                                      std::to_string(model_.n_vocab() - 1));
+            }
+        }
     }
     if (!too_long) return texts;
     return truncate_texts(model_.vocab(), texts, std::min(limit, truncate_to));

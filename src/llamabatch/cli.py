@@ -8,6 +8,7 @@
                    [--limit N] [--reference-field F] --out DIR
     llamabatch embed|generate INPUT -o OUTDIR --ray [--address ADDR] [--workers N] [--threads T]
     llamabatch info
+    llamabatch serve [--model M] [--embedding-model E] [--host 127.0.0.1] [--port 8000]
 
 INPUT is JSONL, CSV, Parquet or plain text (one item a line), read as a stream.
 OUTPUT is Parquet, or .npy for embeddings (ids then go to NAME.ids.jsonl).
@@ -19,6 +20,9 @@ Ray's readers read INPUT (JSONL, CSV or Parquet, a file, a directory or a URI
 such as s3://...), N workers with T threads each embed or generate, and Ray's
 writer writes OUTDIR, a directory of Parquet files (rows in no fixed order;
 sort by id). Failed tasks are retried by Ray, so --resume does not apply.
+
+serve runs an OpenAI-compatible HTTP server (pip install "llamabatch[server]")
+that packs the inputs of concurrent requests into shared decodes.
 """
 from __future__ import annotations
 
@@ -116,7 +120,22 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print llamabatch.system_info() as JSON: what this build holds and the "
                                    "devices (CPU, GPUs) it can run on here.")
     i.set_defaults(func=_cmd_info)
+
+    from .server.config import add_arguments as add_server_arguments
+
+    v = sub.add_parser("serve", help="an OpenAI-compatible HTTP server that batches across requests",
+                       description="Serve /v1/embeddings, /v1/completions and /v1/chat/completions (OpenAI's "
+                                   "schemas), /v1/models, /health, /metrics and /tokenize. Inputs of concurrent "
+                                   "requests share decodes. Needs: pip install \"llamabatch[server]\".")
+    add_server_arguments(v)
+    v.set_defaults(func=_cmd_serve)
     return p
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .server import from_arguments, serve
+
+    return serve(from_arguments(args))
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

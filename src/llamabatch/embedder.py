@@ -224,6 +224,47 @@ class Embedder:
         per_text = [matrix[offsets[i]:offsets[i + 1]] for i in range(len(items))]
         return per_text[0] if single else per_text
 
+    def encode_tokens(
+        self,
+        tokens: Sequence[Sequence[int] | np.ndarray],
+        *,
+        truncate: bool | int = False,
+        normalize: Normalize | str = "default",
+    ) -> np.ndarray | list[np.ndarray]:
+        """Embeds sequences of token ids, as :meth:`tokenize` gives them.
+
+        Each sequence is used as it is: add the model's special tokens
+        yourself (``tokenize`` does). ``truncate`` and ``normalize`` are as in
+        :meth:`encode`. A token id outside the vocabulary raises
+        :class:`llamabatch.InputError` naming the sequence.
+
+        Returns:
+            ``(len(tokens), n_embd)`` float32 rows in input order; with pooling
+            "none", a list of ``(n_tokens_i, n_embd)`` arrays.
+        """
+        matrix, offsets, _ = self.embed_tokens(tokens, truncate=truncate, normalize=normalize)
+        if offsets is None:
+            return matrix
+        return [matrix[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+    def embed_tokens(
+        self,
+        tokens: Sequence[Sequence[int] | np.ndarray],
+        *,
+        truncate: bool | int = False,
+        normalize: Normalize | str = "default",
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """:meth:`encode_tokens` with the raw layout: ``(matrix, offsets, lengths)``.
+
+        ``offsets`` is None for pooled rows (else each sequence's first row,
+        for pooling "none"); ``lengths`` holds each sequence's token count
+        after truncation (int32), for counting what was embedded.
+        """
+        if isinstance(tokens, (str, bytes)):
+            raise TypeError("tokens must be a list of token id sequences; use encode() for text")
+        norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
+        return self._core.embed_tokens(list(tokens), truncate=self._truncate_arg(truncate), norm=norm)
+
     def rank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         """Relevance scores of documents for a query, from a reranker model.
 

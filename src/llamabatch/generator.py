@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -24,6 +24,87 @@ class Completion:
     finish_reason: str  # "stop" (end of generation or a stop string) or "length"
     prompt_tokens: int
     completion_tokens: int
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How one completion is sampled and when it ends; checked when made.
+
+    Attributes:
+        max_new_tokens: most tokens generated.
+        temperature: 0 is greedy; otherwise top_k, top_p, min_p then temperature.
+        top_k, top_p, min_p: None leaves that filter off.
+        seed: makes a sample reproducible whatever n_parallel or slot.
+        stop: strings that end a completion (not included in its text).
+        ignore_eos: never sample an end-of-generation token (see
+            :meth:`Generator.generate_details`).
+    """
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_k: Optional[int] = None
+    top_p: Optional[float] = None
+    min_p: Optional[float] = None
+    seed: Optional[int] = None
+    stop: Sequence[str] = field(default_factory=tuple)
+    ignore_eos: bool = False
+
+    def __post_init__(self) -> None:
+        _positive_int("max_new_tokens", self.max_new_tokens)
+        if self.top_k is not None:
+            _positive_int("top_k", self.top_k)
+        for name in ("temperature", "top_p", "min_p"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+                raise TypeError(f"{name} must be a number or None, got {value!r}")
+        if self.temperature is None or self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1] or None, got {self.top_p!r}")
+        if self.min_p is not None and not 0.0 <= self.min_p <= 1.0:
+            raise ValueError(f"min_p must be in [0, 1] or None, got {self.min_p!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))
+                                      or not 0 <= self.seed < 2**32 - 1):
+            raise ValueError(f"seed must be an int in 0..{2**32 - 2} or None, got {self.seed!r}")
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or ())
+        if not all(isinstance(x, str) for x in stop):
+            raise TypeError(f"stop must be a str or a list of str, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(stop))
+
+    def core_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of the C++ Generator's generate() and submit()."""
+        return {
+            "max_new_tokens": int(self.max_new_tokens),
+            "temperature": float(self.temperature),
+            "top_k": int(self.top_k or 0),
+            "top_p": 1.0 if self.top_p is None else float(self.top_p),
+            "min_p": 0.0 if self.min_p is None else float(self.min_p),
+            "seed": -1 if self.seed is None else int(self.seed),
+            "stop": list(self.stop),
+            "ignore_eos": bool(self.ignore_eos),
+        }
+
+
+@dataclass(frozen=True)
+class GenerationEvent:
+    """What one :meth:`Generator.step` did for one submitted request."""
+
+    id: int
+    text: str  # text that became final in this step (never a part of a stop string)
+    new_tokens: int  # tokens generated in this step
+    finished: bool
+    completion: Optional[Completion] = None  # the whole result, once finished
+    error: Optional[str] = None  # why the request failed (finish_reason "error")
+
+
+def _completion(tokens: np.ndarray, text: bytes, finish: str, n_prompt: int) -> Completion:
+    return Completion(text=text.decode("utf-8", errors="replace"), tokens=tokens, finish_reason=finish,
+                      prompt_tokens=int(n_prompt), completion_tokens=len(tokens))
 
 
 class Generator:
@@ -143,42 +224,84 @@ class Generator:
         if isinstance(prompts, (str, bytes)) or prompts is None:
             raise TypeError("prompts must be a list of prompts; use generate() for a single str")
         prompts = list(prompts)
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        if seed is not None and not 0 <= seed < 2**32 - 1:
-            raise ValueError(f"seed must be in 0..{2**32 - 2} or None, got {seed!r}")
-        if isinstance(stop, str):
-            stop = [stop]
+        options = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                  min_p=min_p, seed=seed, stop=stop or (), ignore_eos=ignore_eos)
         if system is not None and not isinstance(system, str):
             raise TypeError("system must be a str or None")
 
         with progress_callback(len(prompts), show_progress, unit="prompt", desc="generating") as progress:
-            raw = self._core.generate(
-                prompts,
-                chat=chat,
-                system=system,
-                max_new_tokens=int(max_new_tokens),
-                temperature=float(temperature),
-                top_k=int(top_k or 0),
-                top_p=1.0 if top_p is None else float(top_p),
-                min_p=0.0 if min_p is None else float(min_p),
-                seed=-1 if seed is None else int(seed),
-                stop=list(stop or []),
-                ignore_eos=bool(ignore_eos),
-                progress=progress,
-            )
-        return [
-            Completion(
-                text=text.decode("utf-8", errors="replace"),
-                tokens=tokens,
-                finish_reason=finish,
-                prompt_tokens=n_prompt,
-                completion_tokens=len(tokens),
-            )
-            for tokens, text, finish, n_prompt in raw
-        ]
+            raw = self._core.generate(prompts, chat=chat, system=system, progress=progress, **options.core_arguments())
+        return [_completion(tokens, text, finish, n_prompt) for tokens, text, finish, n_prompt in raw]
+
+    # ------------------------------------------------------------ one decode at a time
+    def prompt_tokens(self, prompt: Prompt, *, chat: bool = False, system: str | None = None) -> np.ndarray:
+        """The token ids a prompt becomes, as :meth:`generate_details` builds them."""
+        if isinstance(prompt, str) and not chat:
+            return self.model.tokenize(prompt, add_special=True, parse_special=False)
+        if isinstance(prompt, str):
+            messages: list[Message] = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, (list, tuple)):
+            messages = list(prompt)
+        else:
+            raise TypeError(f"a prompt is a str or a list of {{'role', 'content'}} messages, got {type(prompt).__name__}")
+        if system is not None:
+            messages = [{"role": "system", "content": system}, *messages]
+        if not messages:
+            raise ValueError("the prompt is an empty list of messages")
+        pairs = []
+        for m in messages:
+            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+                raise TypeError(f"each message must be a dict with str 'role' and 'content', got {m!r}")
+            pairs.append((m["role"], m["content"]))
+        return self.model.chat_tokens(pairs)
+
+    def submit(self, prompt: Prompt | np.ndarray, options: SamplingOptions | None = None, *, chat: bool = False,
+               system: str | None = None) -> int:
+        """Queues one prompt for :meth:`step`; returns its id.
+
+        The prompt is a str, a list of messages (see :meth:`generate_details`)
+        or an array of token ids. It joins the running batch at the next step,
+        in submission order. Raises ValueError for a prompt that cannot run
+        (empty, or longer than :attr:`n_ctx`).
+        """
+        if isinstance(prompt, np.ndarray):
+            tokens = prompt
+        else:
+            tokens = self.prompt_tokens(prompt, chat=chat, system=system)
+        return int(self._core.submit(tokens, **(options or SamplingOptions()).core_arguments()))
+
+    def step(self) -> list[GenerationEvent]:
+        """One decode for the submitted prompts: returns an event for each that
+        got text or finished. Does nothing when :attr:`idle`.
+
+        Every running prompt advances by one token (or a chunk of its prompt);
+        queued prompts take the slots that free up. A request's events' texts
+        joined are its completion's text.
+        """
+        events = []
+        for id_, text, new_tokens, result, error in self._core.step():
+            events.append(GenerationEvent(id=int(id_), text=text.decode("utf-8", errors="replace"),
+                                          new_tokens=int(new_tokens), finished=result is not None,
+                                          completion=None if result is None else _completion(*result), error=error))
+        return events
+
+    def cancel(self, request_id: int) -> bool:
+        """Drops a queued prompt or ends a running one, freeing its slot at once.
+        False if the id is unknown or already finished."""
+        return bool(self._core.cancel(int(request_id)))
+
+    @property
+    def idle(self) -> bool:
+        """True when no submitted prompt is queued or running."""
+        return bool(self._core.idle)
+
+    @property
+    def n_queued(self) -> int:
+        return int(self._core.n_queued)
+
+    @property
+    def n_running(self) -> int:
+        return int(self._core.n_running)
 
     def __repr__(self) -> str:
         return f"Generator(model='{self.model.path}', n_parallel={self.n_parallel}, n_ctx={self.n_ctx})"

@@ -1,0 +1,4 @@
+"""``python -m llamabatch.server``: the same as ``llamabatch serve``."""
+from . import main
+
+raise SystemExit(main())
