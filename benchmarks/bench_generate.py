@@ -16,15 +16,10 @@ import time
 from difflib import SequenceMatcher
 
 from _common import held, machine, write_json  # noqa: E402
+from texts import ASKS, DISHES  # noqa: E402
 
 from llamabatch import Generator
 
-DISHES = ["ramen", "paella", "tacos", "pho", "risotto", "curry", "falafel", "pierogi", "sushi", "goulash",
-          "lasagne", "biryani", "ceviche", "moussaka", "dumplings", "shakshuka"]
-ASKS = ["Describe {d} in one sentence.", "Give a short recipe for {d}.", "What country is {d} from?",
-        "List three ingredients of {d}.", "Write a two-line poem about {d}.",
-        "Suggest a drink to serve with {d}, and say why.", "Tell me a fun fact about {d}.",
-        "How do you pronounce {d}? Answer briefly."]
 
 
 def make_prompts(n: int) -> list[str]:

@@ -100,3 +100,12 @@ if __name__ == "__main__":
           f"mean {statistics.mean(counts):.1f} max {max(counts)}")
     for t in texts[:3]:
         print("-", t)
+
+
+# Chat prompt pieces shared by the generation benchmarks: ASKS[i].format(d=DISHES[j]).
+DISHES = ["ramen", "paella", "tacos", "pho", "risotto", "curry", "falafel", "pierogi", "sushi", "goulash",
+          "lasagne", "biryani", "ceviche", "moussaka", "dumplings", "shakshuka"]
+ASKS = ["Describe {d} in one sentence.", "Give a short recipe for {d}.", "What country is {d} from?",
+        "List three ingredients of {d}.", "Write a two-line poem about {d}.",
+        "Suggest a drink to serve with {d}, and say why.", "Tell me a fun fact about {d}.",
+        "How do you pronounce {d}? Answer briefly."]
