@@ -57,6 +57,17 @@ nb::object owned_copy(const T* data, size_t n) {
     return owned_array(std::move(buf), {n});
 }
 
+// The rows as a numpy matrix that takes over their buffer (no copy).
+nb::object rows_matrix(EmbeddingRows& rows) {
+    return owned_array(std::move(rows.data), {rows.rows, rows.width});
+}
+
+// Each text's first row for per-token rows (int64, n + 1), or None for pooled rows.
+nb::object rows_offsets(const EmbeddingRows& rows) {
+    if (rows.offsets.empty()) return nb::none();
+    return owned_copy(rows.offsets.data(), rows.offsets.size());
+}
+
 const char* pooling_name(PoolingType p) {
     switch (p) {
         case LLAMA_POOLING_TYPE_NONE: return "none";
@@ -275,12 +286,6 @@ std::vector<std::vector<llama_token>> token_sequences(const nb::sequence& seqs) 
 }
 
 
-// A prompt as Python gives it: a str, or a list of {"role", "content"} dicts.
-struct PromptInput {
-    bool is_messages = false;
-    std::string text;
-    std::vector<ChatMessage> messages;
-};
 
 std::string message_field(nb::handle message, const char* key, size_t i) {
     nb::object value;
@@ -295,13 +300,14 @@ std::string message_field(nb::handle message, const char* key, size_t i) {
     return nb::cast<std::string>(value);
 }
 
-std::vector<PromptInput> prompt_inputs(const nb::sequence& prompts) {
-    std::vector<PromptInput> out;
+// Prompts as Python gives them: a str, or a list of {"role", "content"} dicts.
+std::vector<Prompt> prompt_inputs(const nb::sequence& prompts) {
+    std::vector<Prompt> out;
     const size_t n = nb::len(prompts);
     out.reserve(n);
     for (size_t i = 0; i < n; ++i) {
         nb::object p = prompts[i];
-        PromptInput in;
+        Prompt in;
         if (nb::isinstance<nb::str>(p)) {
             in.text = nb::cast<std::string>(p);
         } else if (nb::isinstance<nb::list>(p) || nb::isinstance<nb::tuple>(p)) {
@@ -395,6 +401,7 @@ NB_MODULE(_core, m) {
               d["cuda_architectures"] = b.cuda ? nb::cast(b.cuda_architectures) : nb::none();
               return d;
           },
+          nb::sig("def build_info() -> dict[str, object]"),
           "What was compiled in: llama.cpp's system info line, and the CUDA toolkit and architectures.");
     m.def("devices", [] {
               std::vector<Device> found;
@@ -415,6 +422,7 @@ NB_MODULE(_core, m) {
               }
               return out;
           },
+          nb::sig("def devices() -> list[dict[str, object]]"),
           "The devices llama.cpp can run on here (the CPU, and GPUs where a driver and a device are found).");
 
     // ---------------------------------------------------------------- Batch
@@ -437,6 +445,8 @@ NB_MODULE(_core, m) {
                  b.add(token, pos, ids.data(), static_cast<int32_t>(ids.size()), output);
              },
              "token"_a, "pos"_a, "seq_ids"_a, "output"_a = false,
+             nb::sig("def add(self, token: int, pos: int, seq_ids: int | collections.abc.Sequence[int], "
+                     "output: bool = False) -> None"),
              "Append one token at position pos, belonging to seq_ids (an int or a list of ints).")
         .def("add_sequence",
              [](Batch& b, nb::handle tokens, llama_seq_id seq_id, llama_pos pos0, const std::string& output) {
@@ -445,6 +455,8 @@ NB_MODULE(_core, m) {
                  b.add_sequence(t.data(), static_cast<int32_t>(t.size()), seq_id, pos0, out);
              },
              "tokens"_a, "seq_id"_a, "pos0"_a = 0, "output"_a = "all",
+             nb::sig("def add_sequence(self, tokens: numpy.typing.ArrayLike, seq_id: int, pos0: int = 0, "
+                     "output: str = 'all') -> None"),
              "Append a whole sequence (a 1-D integer array) to seq_id at positions pos0, pos0+1, ...;\n"
              "output: 'all', 'last' or 'none' of its tokens ask for an output.")
         .def("clear", &Batch::clear, "Forget all tokens (storage is kept).")
@@ -462,35 +474,41 @@ NB_MODULE(_core, m) {
                 Batch& b = nb::cast<Batch&>(self);
                 if (b.embd() != 0) throw InvalidArgument("this batch carries embeddings: use .embeddings");
                 return view_1d(b.tokens(), static_cast<size_t>(b.capacity()), self);
-            }, "int32 view, shape (capacity,)")
+            }, "int32 view, shape (capacity,)",
+            nb::for_getter(nb::sig("def token(self, /) -> numpy.typing.NDArray[numpy.int32]")))
         .def_prop_ro("pos",
             [](nb::handle_t<Batch> self) {
                 Batch& b = nb::cast<Batch&>(self);
                 return view_1d(b.positions(), static_cast<size_t>(b.capacity()), self);
-            }, "int32 view, shape (capacity,)")
+            }, "int32 view, shape (capacity,)",
+            nb::for_getter(nb::sig("def pos(self, /) -> numpy.typing.NDArray[numpy.int32]")))
         .def_prop_ro("n_seq_id",
             [](nb::handle_t<Batch> self) {
                 Batch& b = nb::cast<Batch&>(self);
                 return view_1d(b.n_seq_ids(), static_cast<size_t>(b.capacity()), self);
-            }, "int32 view, shape (capacity,)")
+            }, "int32 view, shape (capacity,)",
+            nb::for_getter(nb::sig("def n_seq_id(self, /) -> numpy.typing.NDArray[numpy.int32]")))
         .def_prop_ro("seq_id",
             [](nb::handle_t<Batch> self) {
                 Batch& b = nb::cast<Batch&>(self);
                 size_t shape[2] = {static_cast<size_t>(b.capacity()), static_cast<size_t>(b.n_seq_max())};
                 return nb::cast(nb::ndarray<nb::numpy, int32_t, nb::ndim<2>>(b.seq_ids(), 2, shape, self));
-            }, "int32 view, shape (capacity, n_seq_max): row i holds token i's seq ids")
+            }, "int32 view, shape (capacity, n_seq_max): row i holds token i's seq ids",
+            nb::for_getter(nb::sig("def seq_id(self, /) -> numpy.typing.NDArray[numpy.int32]")))
         .def_prop_ro("logits",
             [](nb::handle_t<Batch> self) {
                 Batch& b = nb::cast<Batch&>(self);
                 return view_1d(b.outputs(), static_cast<size_t>(b.capacity()), self);
-            }, "int8 view, shape (capacity,): output flags (1: this token gives logits/embeddings)")
+            }, "int8 view, shape (capacity,): output flags (1: this token gives logits/embeddings)",
+            nb::for_getter(nb::sig("def logits(self, /) -> numpy.typing.NDArray[numpy.int8]")))
         .def_prop_ro("embeddings",
             [](nb::handle_t<Batch> self) {
                 Batch& b = nb::cast<Batch&>(self);
                 if (b.embd() == 0) throw InvalidArgument("this batch carries token ids: use .token");
                 size_t shape[2] = {static_cast<size_t>(b.capacity()), static_cast<size_t>(b.embd())};
                 return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<2>>(b.embeddings(), 2, shape, self));
-            }, "float32 view, shape (capacity, embd), for batches made with embd > 0")
+            }, "float32 view, shape (capacity, embd), for batches made with embd > 0",
+            nb::for_getter(nb::sig("def embeddings(self, /) -> numpy.typing.NDArray[numpy.float32]")))
         .def("__repr__", [](const Batch& b) {
             return "Batch(n_tokens=" + std::to_string(b.n_tokens()) + ", capacity=" + std::to_string(b.capacity()) +
                    ", n_seq_max=" + std::to_string(b.n_seq_max()) + ")";
@@ -535,7 +553,10 @@ NB_MODULE(_core, m) {
                  }
                  return owned_copy(t.data(), t.size());
              },
-             "text"_a, "add_special"_a = true, "parse_special"_a = false, "Token ids of one text (int32 array).")
+             "text"_a, "add_special"_a = true, "parse_special"_a = false,
+             nb::sig("def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> "
+                     "numpy.typing.NDArray[numpy.int32]"),
+             "Token ids of one text (int32 array).")
         .def("tokenize_texts",
              [](const Model& mo, nb::sequence texts, bool add_special, bool parse_special, int n_threads,
                 bool llama_cpp) {
@@ -548,6 +569,9 @@ NB_MODULE(_core, m) {
                  return token_lists(t);
              },
              "texts"_a, "add_special"_a = true, "parse_special"_a = false, "n_threads"_a = 0, "llama_cpp"_a = false,
+             nb::sig("def tokenize_texts(self, texts: collections.abc.Sequence[str], add_special: bool = True, "
+                     "parse_special: bool = False, n_threads: int = 0, llama_cpp: bool = False) -> "
+                     "list[numpy.typing.NDArray[numpy.int32]]"),
              "Token ids of many texts (a list of int32 arrays), on n_threads (0: picked from the work).\n"
              "llama_cpp=True: llama.cpp's own tokenizer even for a BERT vocabulary, whose ids then differ\n"
              "from the reference's (for comparisons).")
@@ -563,6 +587,7 @@ NB_MODULE(_core, m) {
                  return owned_copy(t.data(), t.size());
              },
              "messages"_a,
+             nb::sig("def chat_tokens(self, messages: collections.abc.Sequence[tuple[str, str]]) -> numpy.typing.NDArray[numpy.int32]"),
              "Token ids of a chat prompt from (role, content) pairs, as Generator builds it: the template's\n"
              "special tokens parsed, the messages' text never.")
         .def_prop_ro("eog_tokens",
@@ -570,6 +595,7 @@ NB_MODULE(_core, m) {
                          const std::vector<llama_token> t = eog_tokens(mo.vocab());
                          return owned_copy(t.data(), t.size());
                      },
+                     nb::for_getter(nb::sig("def eog_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
                      "End-of-generation token ids (int32 array): the tokens that end a Generator completion.")
         .def("__repr__", [](const Model& mo) {
             return "Model('" + mo.path() + "', architecture='" + mo.architecture() + "')";
@@ -594,7 +620,10 @@ NB_MODULE(_core, m) {
                  new (self) Context(model, o);
              },
              "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_ubatch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
-             "embeddings"_a = false, "pooling"_a = nb::none(), "flash_attn"_a = true, nb::keep_alive<1, 2>())
+             "embeddings"_a = false, "pooling"_a = nb::none(), "flash_attn"_a = true, nb::keep_alive<1, 2>(),
+             nb::sig("def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_ubatch: int = 0, "
+                     "n_seq_max: int = 0, n_threads: int = 0, embeddings: bool = False, pooling: str | None = None, "
+                     "flash_attn: bool = True) -> None"))
         .def("decode",
              [](Context& c, const Batch& b) {
                  nb::gil_scoped_release release;
@@ -621,7 +650,8 @@ NB_MODULE(_core, m) {
                  }
                  return owned_copy(row.data(), row.size());
              },
-             "i"_a, "The logits of batch token i from the last decode (a float32 copy).")
+             "i"_a, nb::sig("def logits(self, i: int) -> numpy.typing.NDArray[numpy.float32]"),
+             "The logits of batch token i from the last decode (a float32 copy).")
         .def_prop_ro("n_ctx", [](const Context& c) { return c.settings().n_ctx; })
         .def_prop_ro("n_batch", [](const Context& c) { return c.settings().n_batch; })
         .def_prop_ro("n_ubatch", [](const Context& c) { return c.settings().n_ubatch; })
@@ -646,6 +676,8 @@ NB_MODULE(_core, m) {
                  return run_and_record(e, spans, std::move(progress));
              },
              "sequences"_a, "progress"_a = nb::none(),
+             nb::sig("def run(self, sequences: collections.abc.Sequence[numpy.typing.ArrayLike], "
+                     "progress: collections.abc.Callable[[int], object] | None = None) -> numpy.typing.NDArray[numpy.int64]"),
              "Stream token sequences through the batch. Returns an int64 array (n, 3): for each input,\n"
              "the decode it went into, its seq id there and the batch index of its first token.")
         .def("run_packed",
@@ -674,6 +706,8 @@ NB_MODULE(_core, m) {
                  return run_and_record(e, spans, std::move(progress));
              },
              "tokens"_a, "offsets"_a, "progress"_a = nb::none(),
+             nb::sig("def run_packed(self, tokens: numpy.typing.NDArray[numpy.int32], offsets: numpy.typing.NDArray[numpy.int64], "
+                     "progress: collections.abc.Callable[[int], object] | None = None) -> numpy.typing.NDArray[numpy.int64]"),
              "Like run(), for sequences stored back to back: sequence i is tokens[offsets[i]:offsets[i+1]]\n"
              "(int32 tokens, int64 offsets of length n+1). Nothing is copied.")
         .def("set_max_sequences",
@@ -684,7 +718,8 @@ NB_MODULE(_core, m) {
              },
              "n_seqs"_a,
              "Cap the sequences per decode (0: the batch's n_seq_max).")
-        .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); })
+        .def_prop_ro("stats", [](const Engine& e) { return stats_dict(e.stats()); },
+                     nb::for_getter(nb::sig("def stats(self, /) -> dict[str, float]")))
         .def("reset_stats", &Engine::reset_stats)
         .def_prop_ro("n_batch", [](const Engine& e) { return e.batch().capacity(); })
         .def_prop_ro("n_seq_max", [](const Engine& e) { return e.batch().n_seq_max(); });
@@ -705,7 +740,10 @@ NB_MODULE(_core, m) {
                  new (self) Embedder(model, o, parse_special);
              },
              "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
-             "pooling"_a = nb::none(), "flash_attn"_a = true, "parse_special"_a = true, nb::keep_alive<1, 2>())
+             "pooling"_a = nb::none(), "flash_attn"_a = true, "parse_special"_a = true, nb::keep_alive<1, 2>(),
+             nb::sig("def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_seq_max: int = 0, "
+                     "n_threads: int = 0, pooling: str | None = None, flash_attn: bool = True, "
+                     "parse_special: bool = True) -> None"))
         .def_prop_ro("parse_special", &Embedder::parse_special)
         .def_prop_ro("n_embd", &Embedder::n_embd)
         .def_prop_ro("pooling", [](const Embedder& e) { return pooling_name(e.pooling()); })
@@ -714,7 +752,8 @@ NB_MODULE(_core, m) {
         .def_prop_ro("n_ubatch", [](const Embedder& e) { return e.settings().n_ubatch; })
         .def_prop_ro("n_seq_max", [](const Embedder& e) { return e.settings().n_seq_max; })
         .def_prop_ro("n_threads", [](const Embedder& e) { return e.settings().n_threads; })
-        .def_prop_ro("stats", [](Embedder& e) { return stats_dict(e.engine().stats()); })
+        .def_prop_ro("stats", [](Embedder& e) { return stats_dict(e.engine().stats()); },
+                     nb::for_getter(nb::sig("def stats(self, /) -> dict[str, float]")))
         .def("reset_stats", [](Embedder& e) { e.engine().reset_stats(); })
         .def("tokenize",
              [](const Embedder& e, nb::sequence texts) {
@@ -726,7 +765,9 @@ NB_MODULE(_core, m) {
                  }
                  return token_lists(t);
              },
-             "texts"_a, "Token ids of each text, as a list of int32 arrays.")
+             "texts"_a,
+             nb::sig("def tokenize(self, texts: collections.abc.Sequence[str]) -> list[numpy.typing.NDArray[numpy.int32]]"),
+             "Token ids of each text, as a list of int32 arrays.")
         .def("embed_tokens",
              [](Embedder& e, nb::sequence sequences, int32_t truncate, int norm, int32_t batch_size,
                 nb::object progress) {
@@ -735,58 +776,37 @@ NB_MODULE(_core, m) {
                      t.tokens.insert(t.tokens.end(), seq.begin(), seq.end());
                      t.offsets.push_back(static_cast<int64_t>(t.tokens.size()));
                  }
-                 std::unique_ptr<float[]> out;
-                 const auto width = static_cast<size_t>(e.n_embd());
-                 const bool per_token = e.pooling() == LLAMA_POOLING_TYPE_NONE;
+                 EmbeddingRows rows;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
                      Exclusive busy(e.context());
                      e.engine().set_max_sequences(batch_size);
-                     t = e.prepare(std::move(t), truncate);
-                     const size_t rows = per_token ? t.tokens.size() : t.size();
-                     out.reset(new float[std::max<size_t>(rows * width, 1)]);
-                     e.embed(t, out.get(), norm, on_progress);
+                     rows = e.embed_sequences(std::move(t), truncate, norm, on_progress);
                  });
-                 const size_t rows = per_token ? t.tokens.size() : t.size();
-                 nb::object matrix = owned_array(std::move(out), {rows, width});
-                 std::vector<int32_t> n(t.size());
-                 for (size_t i = 0; i < t.size(); ++i) n[i] = t.length(i);
-                 nb::object lengths = owned_copy(n.data(), n.size());
-                 if (!per_token) return nb::make_tuple(matrix, nb::none(), lengths);
-                 return nb::make_tuple(matrix, owned_copy(t.offsets.data(), t.offsets.size()), lengths);
+                 nb::object lengths = owned_copy(rows.lengths.data(), rows.lengths.size());
+                 return nb::make_tuple(rows_matrix(rows), rows_offsets(rows), lengths);
              },
              "sequences"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
+             nb::sig("def embed_tokens(self, sequences: collections.abc.Sequence[numpy.typing.ArrayLike], "
+                     "truncate: int = 0, norm: int = 2, batch_size: int = 0, progress: collections.abc.Callable[[int], object] | None = None) -> "
+                     "tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64] | None, numpy.typing.NDArray[numpy.int32]]"),
              "Embeds token id sequences. Returns (matrix, offsets, lengths): rows as encode() gives them,\n"
              "and the token count of each sequence after truncation (int32).")
         .def("encode",
              [](Embedder& e, nb::sequence texts, int32_t truncate, int norm, int32_t batch_size, nb::object progress) {
                  const Utf8Texts utf8 = utf8_views(texts);
-                 TokenizedTexts t;
-                 std::unique_ptr<float[]> out;
-                 const auto width = static_cast<size_t>(e.n_embd());
-                 const bool per_token = e.pooling() == LLAMA_POOLING_TYPE_NONE;
-                 size_t rows = 0;
+                 EmbeddingRows rows;
                  ProgressFn on_progress = python_progress(std::move(progress));
                  run_released([&] {
                      Exclusive busy(e.context());
                      e.engine().set_max_sequences(batch_size);
-                     if (per_token) {
-                         // One row per token: the tokens are needed whole for the offsets anyway.
-                         t = e.prepare(e.tokenize(utf8.views), truncate);
-                         rows = t.tokens.size();
-                         out.reset(new float[std::max<size_t>(rows * width, 1)]);
-                         e.embed(t, out.get(), norm, on_progress);
-                     } else {
-                         rows = utf8.views.size();
-                         out.reset(new float[std::max<size_t>(rows * width, 1)]);
-                         e.encode(utf8.views, truncate, out.get(), norm, on_progress);
-                     }
+                     rows = e.embed_texts(utf8.views, truncate, norm, on_progress);
                  });
-                 nb::object matrix = owned_array(std::move(out), {rows, width});
-                 if (!per_token) return nb::make_tuple(matrix, nb::none());
-                 return nb::make_tuple(matrix, owned_copy(t.offsets.data(), t.offsets.size()));
+                 return nb::make_tuple(rows_matrix(rows), rows_offsets(rows));
              },
              "texts"_a, "truncate"_a = 0, "norm"_a = kNormL2, "batch_size"_a = 0, "progress"_a = nb::none(),
+             nb::sig("def encode(self, texts: collections.abc.Sequence[str], truncate: int = 0, norm: int = 2, "
+                     "batch_size: int = 0, progress: collections.abc.Callable[[int], object] | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64] | None]"),
              "Returns (matrix, offsets): pooled rows in input order and None, or for pooling 'none'\n"
              "one row per token and the int64 offsets of each text's rows.");
 
@@ -810,15 +830,16 @@ NB_MODULE(_core, m) {
         .def_prop_ro("n_ctx", [](const Generator& g) { return g.settings().n_ctx; })
         .def_prop_ro("n_batch", [](const Generator& g) { return g.settings().n_batch; })
         .def_prop_ro("n_threads", [](const Generator& g) { return g.settings().n_threads; })
-        .def_prop_ro("stats", [](const Generator& g) { return stats_dict(g.stats()); })
+        .def_prop_ro("stats", [](const Generator& g) { return stats_dict(g.stats()); },
+                     nb::for_getter(nb::sig("def stats(self, /) -> dict[str, float]")))
         .def("reset_stats", &Generator::reset_stats)
         .def("generate",
              [](Generator& g, nb::sequence prompts, bool chat, nb::object system, int32_t max_new_tokens,
                 float temperature, int32_t top_k, float top_p, float min_p, int64_t seed,
                 std::vector<std::string> stop, bool ignore_eos, nb::object progress) {
-                 const std::vector<PromptInput> inputs = prompt_inputs(prompts);
-                 const bool has_system = !system.is_none();
-                 const std::string system_text = has_system ? nb::cast<std::string>(system) : std::string();
+                 const std::vector<Prompt> inputs = prompt_inputs(prompts);
+                 std::optional<std::string> system_text;
+                 if (!system.is_none()) system_text = nb::cast<std::string>(system);
                  const SamplingParams sp = sampling_params(temperature, top_k, top_p, min_p, seed, ignore_eos);
                  std::vector<GenerationResult> results;
                  ProgressFn on_progress = python_progress(std::move(progress));
@@ -826,19 +847,7 @@ NB_MODULE(_core, m) {
                      Exclusive busy(g.context());
                      std::vector<GenerationRequest> requests(inputs.size());
                      for (size_t i = 0; i < inputs.size(); ++i) {
-                         const PromptInput& in = inputs[i];
-                         if (in.is_messages || chat) {
-                             std::vector<ChatMessage> messages;
-                             if (has_system) messages.push_back({"system", system_text});
-                             if (in.is_messages) {
-                                 messages.insert(messages.end(), in.messages.begin(), in.messages.end());
-                             } else {
-                                 messages.push_back({"user", in.text});
-                             }
-                             requests[i].prompt = chat_prompt_tokens(g.model(), messages);
-                         } else {
-                             requests[i].prompt = plain_prompt_tokens(g.model(), in.text);
-                         }
+                         requests[i].prompt = prompt_tokens(g.model(), inputs[i], chat, system_text);
                          requests[i].max_new_tokens = max_new_tokens;
                          requests[i].sampling = sp;
                          requests[i].stop = stop;
@@ -856,6 +865,12 @@ NB_MODULE(_core, m) {
              "prompts"_a, "chat"_a = false, "system"_a = nb::none(), "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
              "top_k"_a = 0, "top_p"_a = 1.0f, "min_p"_a = 0.0f, "seed"_a = -1,
              "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false, "progress"_a = nb::none(),
+             nb::sig("def generate(self, prompts: collections.abc.Sequence[str | collections.abc.Sequence["
+                     "collections.abc.Mapping[str, str]]], chat: bool = False, system: str | None = None, "
+                     "max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
+                     "min_p: float = 0.0, seed: int = -1, stop: collections.abc.Sequence[str] = [], "
+                     "ignore_eos: bool = False, progress: collections.abc.Callable[[int], object] | None = None) -> "
+                     "list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int]]"),
              "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.")
         .def_prop_ro("idle", &Generator::idle, "No submitted request is queued or running.")
         .def_prop_ro("n_queued", &Generator::n_queued)
@@ -874,6 +889,9 @@ NB_MODULE(_core, m) {
              },
              "prompt"_a, "max_new_tokens"_a = 256, "temperature"_a = 0.0f, "top_k"_a = 0, "top_p"_a = 1.0f,
              "min_p"_a = 0.0f, "seed"_a = -1, "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false,
+             nb::sig("def submit(self, prompt: numpy.typing.ArrayLike, max_new_tokens: int = 256, "
+                     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, "
+                     "seed: int = -1, stop: collections.abc.Sequence[str] = [], ignore_eos: bool = False) -> int"),
              "Queues a request (prompt token ids); returns its id. Raises ValueError for a bad request.")
         .def("step",
              [](Generator& g) {
@@ -898,6 +916,8 @@ NB_MODULE(_core, m) {
                  }
                  return out;
              },
+             nb::sig("def step(self) -> list[tuple[int, bytes, int, tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int] | None, "
+                     "str | None]]"),
              "One decode. Returns (id, new text bytes, new token count, result, error) for each request that\n"
              "advanced; result is None, or (tokens, text, finish reason, prompt token count) once finished.")
         .def("cancel",

@@ -228,7 +228,6 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
 # --------------------------------------------------------------------------- generate
 
 
-@pytest.mark.skipif(not hasattr(llamabatch, "Generator"), reason="llamabatch.Generator is not in this build")
 def test_generate_to_parquet(tmp_path):
     src = tmp_path / "prompts.jsonl"
     src.write_text("".join(json.dumps({"id": i, "q": q}) + "\n"

@@ -2,7 +2,6 @@
 within about a second, and the object stays usable afterwards."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -37,6 +37,19 @@ std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::stri
     return tokenize_text(model, text, true, false);
 }
 
+std::vector<llama_token> prompt_tokens(const Model& model, const Prompt& prompt, bool chat,
+                                       const std::optional<std::string>& system) {
+    if (!prompt.is_messages && !chat) return plain_prompt_tokens(model, prompt.text);
+    std::vector<ChatMessage> messages;
+    if (system) messages.push_back({"system", *system});
+    if (prompt.is_messages) {
+        messages.insert(messages.end(), prompt.messages.begin(), prompt.messages.end());
+    } else {
+        messages.push_back({"user", prompt.text});
+    }
+    return chat_prompt_tokens(model, messages);
+}
+
 namespace {
 
 bool has_special_token(const Model& model, const std::vector<llama_token>& tokens) {

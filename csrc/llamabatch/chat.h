@@ -1,6 +1,7 @@
 // Chat prompts through the model's own template (llama.cpp's template support).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,19 @@ std::string apply_chat_template(const Model& model, const std::vector<ChatMessag
 // Tokens of a plain prompt: the model's BOS (if it wants one) and the text,
 // with "<|...|>"-like text kept as text.
 std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::string& text);
+
+// One prompt as a caller gives it: a text, or a list of messages.
+struct Prompt {
+    bool is_messages = false;
+    std::string text;
+    std::vector<ChatMessage> messages;
+};
+
+// The tokens a Generator decodes for a prompt. Messages always go through the
+// model's chat template; a text does when chat is true (as a user message),
+// else it is a plain prompt. A system message, if given, comes first in a chat.
+std::vector<llama_token> prompt_tokens(const Model& model, const Prompt& prompt, bool chat,
+                                       const std::optional<std::string>& system);
 
 // Tokens of a chat prompt: the messages through the model's template. The
 // template's special tokens (such as <|im_start|>) are parsed as such; the

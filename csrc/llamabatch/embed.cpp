@@ -229,4 +229,36 @@ void Embedder::encode(const std::vector<std::string_view>& texts, int32_t trunca
     engine_->run(source, sink);
 }
 
+EmbeddingRows Embedder::embed_prepared(const TokenizedTexts& texts, int norm, const ProgressFn& on_progress) {
+    EmbeddingRows out;
+    out.width = static_cast<size_t>(n_embd());
+    const bool per_token = pooling() == LLAMA_POOLING_TYPE_NONE;
+    out.rows = per_token ? texts.tokens.size() : texts.size();
+    out.data.reset(new float[std::max<size_t>(out.rows * out.width, 1)]);
+    embed(texts, out.data.get(), norm, on_progress);
+    if (per_token) out.offsets = texts.offsets;
+    out.lengths.resize(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) out.lengths[i] = texts.length(i);
+    return out;
+}
+
+EmbeddingRows Embedder::embed_texts(const std::vector<std::string_view>& texts, int32_t truncate_to, int norm,
+                                    const ProgressFn& on_progress) {
+    if (pooling() == LLAMA_POOLING_TYPE_NONE) {
+        // One row per token: the tokens are needed whole for the offsets anyway.
+        return embed_prepared(prepare(tokenize(texts), truncate_to), norm, on_progress);
+    }
+    EmbeddingRows out;
+    out.width = static_cast<size_t>(n_embd());
+    out.rows = texts.size();
+    out.data.reset(new float[std::max<size_t>(out.rows * out.width, 1)]);
+    encode(texts, truncate_to, out.data.get(), norm, on_progress);  // tokenizes chunk by chunk
+    return out;
+}
+
+EmbeddingRows Embedder::embed_sequences(TokenizedTexts sequences, int32_t truncate_to, int norm,
+                                        const ProgressFn& on_progress) {
+    return embed_prepared(prepare(std::move(sequences), truncate_to), norm, on_progress);
+}
+
 }  // namespace llamabatch

@@ -24,6 +24,15 @@ constexpr int kNormTaxicab = 1;
 constexpr int kNormL2 = 2;
 void normalize_embedding(const float* in, float* out, int32_t n, int norm);
 
+// Embeddings as rows: one per text (pooled), or one per token (pooling "none").
+struct EmbeddingRows {
+    std::unique_ptr<float[]> data;  // rows x width floats, row-major
+    size_t rows = 0;
+    size_t width = 0;
+    std::vector<int64_t> offsets;  // pooling "none": text i has rows offsets[i]..offsets[i+1]; else empty
+    std::vector<int32_t> lengths;  // tokens of each text after truncation (from embed_sequences)
+};
+
 class Embedder {
 public:
     // options.embeddings is forced on; pooling UNSPECIFIED means the model's own.
@@ -65,7 +74,17 @@ public:
     void encode(const std::vector<std::string_view>& texts, int32_t truncate_to, float* out, int norm,
                 const ProgressFn& on_progress = {});
 
+    // Whichever of encode() and embed() the pooling calls for: texts in, rows out.
+    EmbeddingRows embed_texts(const std::vector<std::string_view>& texts, int32_t truncate_to, int norm,
+                              const ProgressFn& on_progress = {});
+    // Token id sequences from a caller (checked against the vocabulary and the
+    // length limit as prepare() does), with their lengths after truncation.
+    EmbeddingRows embed_sequences(TokenizedTexts sequences, int32_t truncate_to, int norm,
+                                  const ProgressFn& on_progress = {});
+
 private:
+    EmbeddingRows embed_prepared(const TokenizedTexts& texts, int norm, const ProgressFn& on_progress);
+
     Model& model_;
     std::unique_ptr<Context> context_;
     std::unique_ptr<Engine> engine_;

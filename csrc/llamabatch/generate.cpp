@@ -70,8 +70,8 @@ ContextSettings derive_generation_settings(const Model& model, const GenerationO
     s.flash_attn = o.flash_attn;
     // Each sequence owns n_ctx cells, so no running sequence can crowd out another.
     s.n_cells = s.n_ctx * o.n_parallel;
-    // Measured: a unified cache was no faster (160 vs 164 tokens/s at 16; at 32 on
-    // 128 ragged prompts 10.44 vs 10.52 prompts/s once batches are in slot order).
+    // A unified cache was tried and was no faster once batches are in slot order
+    // (benchmarks/README.md, "What was tried on the ragged workload").
     s.kv_unified = false;
     return s;
 }

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -288,18 +287,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _generation_options(args: argparse.Namespace) -> dict:
-    return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
-            "top_p": args.top_p, "min_p": args.min_p, "seed": args.seed, "stop": args.stop,
-            "chat": args.chat, "system": args.system}
+    """generate_details' keyword arguments, checked (SamplingOptions) before any model loads."""
+    from .generator import SamplingOptions
 
-
-def _generator_class():
-    import llamabatch
-
-    cls = getattr(llamabatch, "Generator", None)
-    if cls is None:
-        raise ValueError("this build of llamabatch has no Generator; generation is not available")
-    return cls
+    sampling = SamplingOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                               top_p=args.top_p, min_p=args.min_p, seed=args.seed, stop=args.stop or ())
+    return {**sampling.as_kwargs(), "chat": args.chat, "system": args.system}
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -307,6 +300,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return _ray_job(args, "generate")
     _local_args(args)
     from . import models
+    from .generator import Generator
     from .runner import GenerateTask
 
     options = _generation_options(args)
@@ -316,8 +310,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if ckpt.already_complete:
         print(f"{args.output} is already complete; nothing to do")
         return 0
-    generator = _generator_class()(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx,
-                                   n_threads=args.threads)
+    generator = Generator(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx, n_threads=args.threads)
     task = GenerateTask(generator, options=options, template=args.prompt_template,
                         slice_size=max(64, 8 * args.n_parallel))
     return _finish(args, task, ckpt, id_field)
@@ -333,8 +326,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         generation=_generation_options(args), prompt_template=args.prompt_template, n_ctx=args.n_ctx,
         progress=args.progress,
     )
-    if args.task == "generate":
-        _generator_class()
     result = sweep.run_sweep(config)
     files = sweep.write_results(result, args.out)
     print(sweep.format_table(result))
@@ -347,61 +338,29 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _ray_job(args: argparse.Namespace, task: str) -> int:
-    """Runs embed/generate with Ray Data: read INPUT, map on a pool of workers, write OUTPUT/."""
+    """Runs embed/generate with Ray Data (llamabatch.ray.run_file_job): read INPUT,
+    map on a pool of workers, write OUTPUT/."""
     fmt = _ray_check_args(args)
     try:
-        import ray
-        import ray.data
-
         from . import ray as lray
     except ImportError:
         raise ValueError('--ray needs Ray Data: pip install "llamabatch[ray]"') from None
-    from .outputs import EMBEDDING_COLUMN, GENERATION_COLUMNS
 
-    t0 = time.perf_counter()
+    if task == "embed":
+        options = {"truncate": args.truncate, **({"n_seq_max": args.batch_size} if args.batch_size else {})}
+    else:
+        options = {"n_parallel": args.n_parallel, "prompt_template": args.prompt_template, "n_ctx": args.n_ctx,
+                   **_generation_options(args)}
     try:
-        ray.init(address=args.address, logging_level="warning" if args.progress else "error")
-    except ConnectionError as e:
-        where = args.address or "$RAY_ADDRESS or the cluster last started with `ray start` here"
-        raise RayJobError(f"cannot connect to the Ray cluster at {where} ({e}): check that it runs (`ray status`); "
-                          "with token authentication (Ray's default) set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
-                          "to the head node's `ray get-auth-token`; --address local starts a new local instance"
-                          ) from None
-    try:
-        ray.data.DataContext.get_current().enable_progress_bars = args.progress
-        ds = _ray_read(ray, args.input, fmt)
-        id_field = _ray_id_field(ds.schema().names, args)
-        ds = ds.select_columns(list(dict.fromkeys([id_field, args.text_field])))
-        threads = args.threads or 1
-        workers = _ray_workers(int(ray.cluster_resources().get("CPU", 0)), args.workers, threads)
-        if task == "embed":
-            options = {"n_seq_max": args.batch_size} if args.batch_size else {}
-            out = lray.embed_dataset(ds, model=args.model, text_column=args.text_field, batch_size=256,
-                                     concurrency=workers, threads_per_worker=threads, truncate=args.truncate,
-                                     **options)
-            columns = [id_field, EMBEDDING_COLUMN]
-        else:
-            out = lray.generate_dataset(ds, model=args.model, prompt_column=args.text_field,
-                                        batch_size=max(64, 8 * args.n_parallel), concurrency=workers,
-                                        threads_per_worker=threads, n_parallel=args.n_parallel,
-                                        prompt_template=args.prompt_template, n_ctx=args.n_ctx,
-                                        **_generation_options(args))
-            columns = [id_field, *GENERATION_COLUMNS]
-        # An existing directory here is empty or --overwrite was given (checked above).
-        replace = args.overwrite or ("://" not in str(args.output) and Path(args.output).is_dir())
-        mode = ray.data.SaveMode.OVERWRITE if replace else ray.data.SaveMode.CREATE
-        out.select_columns(columns).write_parquet(args.output, mode=mode)
-    except ray.exceptions.RayError as e:
-        raise RayJobError(f"a Ray worker failed: {_worker_error(e)}") from None
-    finally:
-        ray.shutdown()
-    seconds = time.perf_counter() - t0
-    import pyarrow.dataset
-
-    rows = pyarrow.dataset.dataset(args.output, format="parquet").count_rows()
-    rate = rows / seconds if seconds > 0 else 0.0
-    print(f"done: {rows} rows -> {args.output} (a directory of Parquet files; rows in no fixed order)")
-    print(f"time: {seconds:.2f} s with Ray start-up, {rate:.1f} rows/s, {workers} worker(s) x {threads} thread(s)")
+        done = lray.run_file_job(task, args.input, args.output, fmt=fmt, text_field=args.text_field,
+                                 id_field=args.id_field, model=args.model, threads=args.threads or 1,
+                                 workers=args.workers, address=args.address, progress=args.progress,
+                                 overwrite=args.overwrite, options=options)
+    except lray.RayJobError as e:
+        raise RayJobError(str(e)) from None
+    print(f"done: {done.rows} rows -> {args.output} (a directory of Parquet files; rows in no fixed order)")
+    print(f"time: {done.seconds:.2f} s with Ray start-up, {done.rows_per_second:.1f} rows/s, "
+          f"{done.workers} worker(s) x {done.threads} thread(s)")
     return 0
 
 
@@ -438,58 +397,6 @@ def _ray_check_args(args: argparse.Namespace) -> str:
             raise ValueError(f"output {args.output!r} already exists; pass --overwrite to replace its contents")
     return fmt
 
-
-def _ray_workers(cpus: int, workers: int | None, threads: int) -> int:
-    """Workers to start: as many as fit while one CPU stays free. Ray Data's read and
-    write tasks need a CPU each; with every CPU held by a worker they never start and
-    the job waits forever (seen with Ray 2.60)."""
-    fit = (cpus - 1) // threads
-    if workers is None and fit >= 1:
-        return fit
-    if workers is not None and workers <= fit:
-        return workers
-    if fit >= 1:
-        fix = f"use --workers {fit} or fewer"
-    elif cpus >= 2:
-        fix = f"use --threads {cpus - 1} or fewer"
-    else:
-        fix = "give the cluster at least 2 CPUs (ray start --num-cpus 2)"
-    asked = f"{workers if workers is not None else 1} worker(s) x {threads} thread(s)"
-    raise ValueError(f"{asked} would take all {cpus} CPU(s) of the Ray cluster and leave none for Ray's read and "
-                     f"write tasks, so the job would never finish: {fix}")
-
-
-def _ray_read(ray, path: str, fmt: str):
-    """A Dataset over INPUT, with Ray's own readers."""
-    if fmt == "parquet":
-        return ray.data.read_parquet(path)
-    if fmt == "jsonl":
-        return ray.data.read_json(path, lines=True)
-    import pyarrow.csv
-
-    delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
-    return ray.data.read_csv(path, parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter))
-
-
-def _ray_id_field(names: Sequence[str], args: argparse.Namespace) -> str:
-    """The id column: --id-field, else 'id'; Ray reads in parallel, so there are no line numbers to fall back on."""
-    if args.text_field not in names:
-        raise ValueError(f"input {args.input!r} has no field {args.text_field!r} (columns: {', '.join(names)})")
-    id_field = args.id_field or "id"
-    if id_field not in names:
-        raise ValueError(f"input {args.input!r} has no id field {id_field!r} (columns: {', '.join(names)}); "
-                         "with --ray every row needs an id: pass --id-field FIELD")
-    return id_field
-
-
-def _worker_error(error: BaseException) -> str:
-    """The worker's own exception line out of Ray's long report (a traceback per hop)."""
-    import re
-
-    lines = [ln.strip() for ln in str(error).splitlines()]
-    ours = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", ln)
-            and not ln.startswith(("ray.exceptions.", "UserCodeException"))]
-    return ours[-1] if ours else (lines[0] if lines else type(error).__name__)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from . import _core
+from ._checks import check_positive_int
 from .devices import load_model
 from ._progress import progress_callback
 
@@ -213,8 +214,8 @@ class Embedder:
         items = [texts] if single else _as_text_list(texts)
         norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
         trunc = self._truncate_arg(truncate)
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
 
         with progress_callback(len(items), show_progress, unit="text", desc="embedding") as progress:
             matrix, offsets = self._core.encode(items, truncate=trunc, norm=norm, batch_size=int(batch_size or 0),

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
+from ._checks import check_positive_int
 from .devices import load_model
 from ._progress import progress_callback
 
@@ -26,9 +27,18 @@ class Completion:
     completion_tokens: int
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+PROMPT_PLACEHOLDER = "{prompt}"
+
+
+def fill_template(template: str | None, prompts: Sequence[str]) -> list[str]:
+    """Each prompt put where ``{prompt}`` is in ``template`` (other braces stay as
+    they are), or the prompts unchanged when there is no template. A template
+    without ``{prompt}`` would give every row the same prompt: ValueError."""
+    if not template:
+        return list(prompts)
+    if PROMPT_PLACEHOLDER not in template:
+        raise ValueError(f"prompt template {template!r} has no {PROMPT_PLACEHOLDER} where each prompt should go")
+    return [template.replace(PROMPT_PLACEHOLDER, p) for p in prompts]
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,9 @@ class SamplingOptions:
     ignore_eos: bool = False
 
     def __post_init__(self) -> None:
-        _positive_int("max_new_tokens", self.max_new_tokens)
+        check_positive_int("max_new_tokens", self.max_new_tokens)
         if self.top_k is not None:
-            _positive_int("top_k", self.top_k)
+            check_positive_int("top_k", self.top_k)
         for name in ("temperature", "top_p", "min_p"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
@@ -75,6 +85,12 @@ class SamplingOptions:
         if not all(isinstance(x, str) for x in stop):
             raise TypeError(f"stop must be a str or a list of str, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(stop))
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments of :meth:`Generator.generate_details`."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
+                "top_p": self.top_p, "min_p": self.min_p, "seed": self.seed, "stop": list(self.stop),
+                "ignore_eos": self.ignore_eos}
 
     def core_arguments(self) -> dict[str, Any]:
         """The keyword arguments of the C++ Generator's generate() and submit()."""

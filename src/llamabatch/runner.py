@@ -23,6 +23,7 @@ import numpy as np
 from . import datasets, outputs
 from ._core import InputError
 from .checkpoint import Checkpoint
+from .generator import fill_template
 
 __all__ = ["EmbedTask", "GenerateTask", "RunSummary", "Task", "run"]
 
@@ -82,11 +83,8 @@ class GenerateTask(Task):
     template: str | None = None
     slice_size: int = 128
 
-    def prompt(self, text: str) -> str:
-        return self.template.replace("{prompt}", text) if self.template else text
-
     def process(self, texts: Sequence[str]) -> list[Any]:
-        return list(self.generator.generate_details([self.prompt(t) for t in texts], **self.options))
+        return list(self.generator.generate_details(fill_template(self.template, texts), **self.options))
 
     def concat(self, results: list[list[Any]]) -> list[Any]:
         return [c for r in results for c in r]

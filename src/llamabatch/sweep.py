@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import datasets
+from .generator import fill_template
 
 __all__ = ["DEFAULT_PROMPT", "SweepConfig", "cpu_name", "format_table", "plot", "run_sweep", "write_results"]
 
@@ -232,7 +234,7 @@ def _generate_runs(config: SweepConfig, batch_sizes, texts, refs):
     template = config.prompt_template
     if template is None and config.input is None:
         template = DEFAULT_PROMPT
-    prompts = [template.replace("{prompt}", t) for t in texts] if template else list(texts)
+    prompts = fill_template(template, texts)
     options = {"max_new_tokens": 64, "chat": True, **{k: v for k, v in config.generation.items() if v is not None}}
     options.pop("show_progress", None)
     outputs: dict[int, list[Any]] = {}
@@ -243,7 +245,7 @@ def _generate_runs(config: SweepConfig, batch_sizes, texts, refs):
         gen = llamabatch.Generator(config.model, n_parallel=bs, n_ctx=config.n_ctx, n_threads=config.threads)
         model_path = gen.model.path
         gen.generate(prompts[:1], **{**options, "max_new_tokens": 2})  # warm-up
-        seconds, out = _timed(lambda: gen.generate_details(prompts, **options), config.repeats)
+        seconds, out = _timed(functools.partial(gen.generate_details, prompts, **options), config.repeats)
         outputs[bs] = out
         tokens = int(sum(c.completion_tokens for c in out))
         runs.append({"batch_size": bs, "samples": len(texts), "total_seconds": seconds,

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -159,6 +160,13 @@ void check_embeddings(const char* path) {
             for (size_t i = 0; i < out.size(); ++i) same = same && std::fabs(out[i] - streamed[i]) < 1e-5f;
             check(same, "encode (streamed) equals prepare + embed");
         }
+        // embed_texts picks the path the pooling needs: the same rows either way.
+        const lb::EmbeddingRows picked = embedder.embed_texts(texts, 0, lb::kNormL2);
+        check(picked.rows == rows && picked.width == static_cast<size_t>(embedder.n_embd()), "embed_texts shape");
+        check((pooling == LLAMA_POOLING_TYPE_NONE) == !picked.offsets.empty(), "offsets only for per-token rows");
+        bool same_rows = true;
+        for (size_t i = 0; i < out.size(); ++i) same_rows = same_rows && std::fabs(out[i] - picked.data[i]) < 1e-5f;
+        check(same_rows, "embed_texts equals prepare + embed");
     }
 
     lb::Embedder embedder(model, lb::ContextOptions{});
@@ -169,6 +177,14 @@ void check_embeddings(const char* path) {
                                       "over-long text without truncation");
     lb::TokenizedTexts cut = embedder.prepare(embedder.tokenize(long_texts), 64);
     check(cut.length(1) == 64, "truncated to 64 tokens");
+    const lb::EmbeddingRows from_ids = embedder.embed_sequences(embedder.tokenize(long_texts), 64, lb::kNormL2);
+    check(from_ids.rows == 2 && from_ids.lengths.size() == 2 && from_ids.lengths[1] == 64,
+          "embed_sequences reports lengths after truncation");
+    lb::TokenizedTexts bad_ids;
+    bad_ids.tokens = {101, model.n_vocab(), 102};
+    bad_ids.offsets = {0, 3};
+    expect_throw<lb::InputError>([&] { embedder.embed_sequences(bad_ids, 0, lb::kNormL2); },
+                                 "a token id outside the vocabulary");
     std::vector<float> out(2 * static_cast<size_t>(embedder.n_embd()));
     embedder.embed(cut, out.data(), lb::kNormL2);
 
@@ -217,6 +233,19 @@ void check_generation(const char* path) {
     if (!model.chat_template().empty()) {
         const auto chat = lb::chat_prompt_tokens(model, {{"user", "Hello"}});
         check(!chat.empty(), "chat template applied");
+        // prompt_tokens: a text is a user message with chat, plain without; a system message comes first.
+        lb::Prompt text;
+        text.text = "Hello";
+        check(lb::prompt_tokens(model, text, true, std::nullopt) == chat, "chat=true: the text as a user message");
+        check(lb::prompt_tokens(model, text, false, std::nullopt) == lb::plain_prompt_tokens(model, "Hello"),
+              "chat=false: a plain prompt");
+        lb::Prompt messages;
+        messages.is_messages = true;
+        messages.messages = {{"user", "Hello"}};
+        check(lb::prompt_tokens(model, messages, false, std::nullopt) == chat, "messages always use the template");
+        check(lb::prompt_tokens(model, messages, false, std::string("Be brief.")) ==
+                  lb::chat_prompt_tokens(model, {{"system", "Be brief."}, {"user", "Hello"}}),
+              "the system message comes first");
     }
     std::vector<lb::GenerationRequest> too_long(1);
     too_long[0].prompt.assign(500, requests[0].prompt.back());
