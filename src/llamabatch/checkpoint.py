@@ -100,7 +100,8 @@ class Checkpoint:
     # ------------------------------------------------------------ state
     @property
     def chunks(self) -> list[dict[str, Any]]:
-        return self.manifest["chunks"]
+        chunks: list[dict[str, Any]] = self.manifest["chunks"]
+        return chunks
 
     @property
     def next_pos(self) -> int:
@@ -155,17 +156,20 @@ class Checkpoint:
     def tail_bad(self) -> int:
         return int(self.manifest.get("tail", {}).get("bad", 0)) if self.input_done else 0
 
-    def finish(self, assemble: Callable[[Path], None], *, sidecar: Path | None = None,
-               assemble_sidecar: Callable[[Path, Path], None] | None = None) -> None:
+    def finish(self, assemble: Callable[[Path], object] | None, *, sidecar: Path | None = None,
+               assemble_sidecar: Callable[[Path, Path], object] | None = None) -> None:
         """Builds the final output from the chunks through a temporary name, then removes
         the checkpoint.  ``assemble(tmp)`` writes the output; with a sidecar,
-        ``assemble_sidecar(tmp_output, tmp_sidecar)`` writes both at once."""
+        ``assemble_sidecar(tmp_output, tmp_sidecar)`` writes both at once (and
+        ``assemble`` may be None)."""
         if sidecar is not None and assemble_sidecar is not None:
             with atomic_path(sidecar) as side_tmp, atomic_path(self.output) as tmp:
                 assemble_sidecar(tmp, side_tmp)
-        else:
+        elif assemble is not None:
             with atomic_path(self.output) as tmp:
                 assemble(tmp)
+        else:
+            raise ValueError("finish() needs assemble, or a sidecar and assemble_sidecar")
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         fsync_dir(self.output.parent)
 

@@ -29,7 +29,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # for annotations only: the CLI imports these late, so --help stays fast
+    from .checkpoint import Checkpoint
+    from .runner import Task
 
 __all__ = ["main"]
 
@@ -225,12 +229,13 @@ def _local_args(args: argparse.Namespace) -> None:
         args.checkpoint_every = DEFAULT_CHECKPOINT_EVERY
 
 
-def _settings(args: argparse.Namespace, task: str, model_path: Path, id_field: str | None) -> dict:
+def _settings(args: argparse.Namespace, task: str, model_path: Path, id_field: str | None) -> dict[str, Any]:
     return {"task": task, "model": str(model_path), "text_field": args.text_field, "id_field": id_field,
             "format": args.format, "checkpoint_every": args.checkpoint_every}
 
 
-def _prepare(args: argparse.Namespace, task: str, default_model: str, extra: dict):
+def _prepare(args: argparse.Namespace, task: str, default_model: str,
+             extra: dict[str, Any]) -> tuple[Checkpoint, Path, str | None]:
     """Checks INPUT/OUTPUT, resolves the model and the id field, opens the checkpoint."""
     from . import datasets, models, outputs
     from .checkpoint import Checkpoint
@@ -251,7 +256,7 @@ def _prepare(args: argparse.Namespace, task: str, default_model: str, extra: dic
     return ckpt, model_path, id_field
 
 
-def _finish(args: argparse.Namespace, task, ckpt, id_field) -> int:
+def _finish(args: argparse.Namespace, task: Task, ckpt: Checkpoint, id_field: str | None) -> int:
     from .runner import run
 
     try:
@@ -286,7 +291,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return _finish(args, task, ckpt, id_field)
 
 
-def _generation_options(args: argparse.Namespace) -> dict:
+def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
     """generate_details' keyword arguments, checked (SamplingOptions) before any model loads."""
     from .generator import SamplingOptions
 

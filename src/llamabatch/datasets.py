@@ -90,7 +90,7 @@ def count_records(path: str | os.PathLike[str], fmt: str | None = None) -> int |
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.ParquetFile(path).metadata.num_rows
+            return int(pq.ParquetFile(path).metadata.num_rows)
         n, last = 0, b"\n"
         with open(path, "rb") as f:
             while block := f.read(1 << 20):
@@ -147,8 +147,11 @@ def read_rows(
 
 # --------------------------------------------------------------------------- line formats
 
+# Reports a malformed record: (source position, line number, reason).
+BadFn = Callable[[int, int, str], None]
 
-def _read_text(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
+
+def _read_text(path: str, text_field: str, id_field: str | None, extra_fields: tuple[str, ...], start: int, bad: BadFn) -> Iterator[Row]:
     extras = dict.fromkeys(extra_fields)
     with open(path, "rb") as f:
         for pos, raw in enumerate(f):
@@ -163,7 +166,7 @@ def _read_text(path, text_field, id_field, extra_fields, start, bad) -> Iterator
                 yield Row(pos, pos + 1, pos + 1, line, dict(extras))
 
 
-def _read_jsonl(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
+def _read_jsonl(path: str, text_field: str, id_field: str | None, extra_fields: tuple[str, ...], start: int, bad: BadFn) -> Iterator[Row]:
     with open(path, "rb") as f:
         for pos, raw in enumerate(f):
             if pos < start or not raw.strip():
@@ -182,7 +185,7 @@ def _read_jsonl(path, text_field, id_field, extra_fields, start, bad) -> Iterato
                 yield row
 
 
-def _read_csv(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
+def _read_csv(path: str, text_field: str, id_field: str | None, extra_fields: tuple[str, ...], start: int, bad: BadFn) -> Iterator[Row]:
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delimiter, strict=True)
@@ -223,7 +226,8 @@ def _read_csv(path, text_field, id_field, extra_fields, start, bad) -> Iterator[
                 yield row
 
 
-def _make_row(path, pos, line, record, text_field, id_field, extra_fields, bad) -> Row | None:
+def _make_row(path: str, pos: int, line: int, record: dict[str, Any], text_field: str, id_field: str | None,
+              extra_fields: tuple[str, ...], bad: BadFn) -> Row | None:
     if text_field not in record:
         raise DataError(f"{path}: line {line}: missing field {text_field!r}")
     text = record[text_field]
@@ -242,7 +246,7 @@ def _make_row(path, pos, line, record, text_field, id_field, extra_fields, bad) 
 # --------------------------------------------------------------------------- Parquet
 
 
-def _read_parquet(path, text_field, id_field, extra_fields, start, bad) -> Iterator[Row]:
+def _read_parquet(path: str, text_field: str, id_field: str | None, extra_fields: tuple[str, ...], start: int, bad: BadFn) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)

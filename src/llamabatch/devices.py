@@ -49,7 +49,7 @@ def system_info() -> dict[str, Any]:
         "llamabatch": __version__,
         "python": platform.python_version(),
         "cpu": _cpu_model(),
-        "cpu_features": cpu_features(build["llama_cpp"]),
+        "cpu_features": cpu_features(str(build["llama_cpp"])),
         **build,
         "devices": devices,
         "gpu": gpus[0] if gpus else None,

@@ -40,7 +40,8 @@ def _as_text_list(texts: Any) -> list[str] | Sequence[str]:
     if isinstance(texts, np.ndarray):
         if texts.ndim != 1:
             raise ValueError(f"texts must be 1-D, got an array of shape {texts.shape}")
-        return texts.tolist()
+        as_list: list[str] = texts.tolist()
+        return as_list
     if isinstance(texts, (list, tuple)):
         return texts
     if isinstance(texts, Sequence):
@@ -211,7 +212,7 @@ class Embedder:
         Embedder stays usable.
         """
         single = isinstance(texts, str)
-        items = [texts] if single else _as_text_list(texts)
+        items: Sequence[str] = [texts] if isinstance(texts, str) else _as_text_list(texts)
         norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
         trunc = self._truncate_arg(truncate)
         if batch_size is not None:
@@ -283,7 +284,8 @@ class Embedder:
         b = np.atleast_2d(np.asarray(b, dtype=np.float32))
         a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
         b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return a @ b.T
+        scores: np.ndarray = a @ b.T
+        return scores
 
     # ------------------------------------------------------------ helpers
     def _truncate_arg(self, truncate: bool | int) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import numpy as np
 
@@ -197,10 +197,9 @@ class Generator:
 
         Keyword arguments are those of :meth:`generate_details`.
         """
-        single = isinstance(prompts, str)
-        details = self.generate_details([prompts] if single else prompts, **kwargs)
-        texts = [d.text for d in details]
-        return texts[0] if single else texts
+        if isinstance(prompts, str):
+            return self.generate_details([prompts], **kwargs)[0].text
+        return [d.text for d in self.generate_details(cast(Sequence[Prompt], prompts), **kwargs)]
 
     def generate_details(
         self,

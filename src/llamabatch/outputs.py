@@ -51,7 +51,7 @@ def ids_sidecar(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.stem + ".ids.jsonl")
 
 
-def id_array(ids: Sequence[Any], id_type: str | None = None):
+def id_array(ids: Sequence[Any], id_type: str | None = None) -> Any:  # a pyarrow.Array
     """An Arrow array of ids, cast to ``id_type`` (a string from a previous chunk) when given.
 
     Raises ValueError when the ids mix types (e.g. ints and strings).
@@ -69,14 +69,14 @@ def id_array(ids: Sequence[Any], id_type: str | None = None):
     return arr
 
 
-def _type_from_str(name: str):
+def _type_from_str(name: str) -> Any:  # a pyarrow.DataType
     import pyarrow as pa
 
     return {"int64": pa.int64(), "string": pa.string(), "double": pa.float64(), "bool": pa.bool_(),
             "large_string": pa.large_string()}.get(name, pa.string())
 
 
-def embedding_table(id_name: str, ids, matrix: np.ndarray):
+def embedding_table(id_name: str, ids: Any, matrix: np.ndarray) -> Any:  # a pyarrow.Table
     """Table ``(id_name, embedding: fixed_size_list<float32, n_embd>)``."""
     import pyarrow as pa
 
@@ -86,7 +86,7 @@ def embedding_table(id_name: str, ids, matrix: np.ndarray):
     return pa.table({id_name: ids, EMBEDDING_COLUMN: vectors})
 
 
-def generation_table(id_name: str, ids, completions: Sequence[Any]):
+def generation_table(id_name: str, ids: Any, completions: Sequence[Any]) -> Any:  # a pyarrow.Table
     """Table ``(id_name, generated_text, finish_reason, prompt_tokens, completion_tokens)``."""
     import pyarrow as pa
 
@@ -99,7 +99,7 @@ def generation_table(id_name: str, ids, completions: Sequence[Any]):
     })
 
 
-def write_parquet(table, path: str | os.PathLike[str]) -> None:
+def write_parquet(table: Any, path: str | os.PathLike[str]) -> None:
     """Writes one table to ``path`` (not atomic: callers write to a temporary name)."""
     import pyarrow.parquet as pq
 

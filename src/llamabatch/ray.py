@@ -53,6 +53,7 @@ run again; every row still comes out exactly once (tests/test_ray.py).
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ class EmbedWorker:
         self.output_column = output_column
         self.truncate = truncate
 
-    def __call__(self, batch):
+    def __call__(self, batch: Any) -> Any:  # a pyarrow.Table in, one out
         import pyarrow as pa
 
         texts = _texts(batch, self.text_column, self.output_column)
@@ -145,7 +146,7 @@ class GenerateWorker:
         self.prompt_template = prompt_template
         self.options = dict(generate_options or {})
 
-    def __call__(self, batch):
+    def __call__(self, batch: Any) -> Any:  # a pyarrow.Table in, one out
         import pyarrow as pa
 
         prompts = _texts(batch, self.prompt_column, *GENERATION_COLUMNS)
@@ -162,7 +163,7 @@ class GenerateWorker:
         return batch
 
 
-def _texts(batch, column: str, *new_columns: str) -> list[str]:
+def _texts(batch: Any, column: str, *new_columns: str) -> list[str]:
     """The batch's texts as a list of str; names the fix for a missing or clashing column."""
     names = batch.column_names
     if column not in names:
@@ -172,7 +173,8 @@ def _texts(batch, column: str, *new_columns: str) -> list[str]:
         if name in names:
             raise ValueError(f"the dataset already has a column {name!r}; drop or rename it first "
                              "(ds.drop_columns / ds.rename_columns), or pick another output_column")
-    return batch.column(column).to_pylist()
+    texts: list[str] = batch.column(column).to_pylist()
+    return texts
 
 
 # --------------------------------------------------------------------------- datasets
@@ -269,8 +271,8 @@ def generate_dataset(
                 threads_per_worker=threads_per_worker)
 
 
-def _map(ds, worker: type, model, kwargs: dict, *, batch_size: int, concurrency: int,
-         threads_per_worker: int):
+def _map(ds: ray.data.Dataset, worker: type, model: str | os.PathLike[str] | None, kwargs: dict[str, Any], *,
+         batch_size: int, concurrency: int, threads_per_worker: int) -> ray.data.Dataset:
     """The one ``map_batches`` both functions use: a fixed pool of ``concurrency``
     actors of class ``worker``, each reserving ``threads_per_worker`` CPUs."""
     for name, value in (("batch_size", batch_size), ("concurrency", concurrency),
@@ -279,7 +281,7 @@ def _map(ds, worker: type, model, kwargs: dict, *, batch_size: int, concurrency:
     if not isinstance(ds, ray.data.Dataset):
         raise TypeError(f"expected a ray.data.Dataset, got {type(ds).__name__}; "
                         "wrap rows with ray.data.from_items(...) or read them with ray.data.read_parquet(...)")
-    return ds.map_batches(
+    mapped: ray.data.Dataset = ds.map_batches(
         worker,
         fn_constructor_args=(_model_arg(model),),
         fn_constructor_kwargs=kwargs,
@@ -289,9 +291,10 @@ def _map(ds, worker: type, model, kwargs: dict, *, batch_size: int, concurrency:
         num_cpus=int(threads_per_worker),
         udf_modifying_row_count=False,
     )
+    return mapped
 
 
-def _model_arg(model) -> str | None:
+def _model_arg(model: str | os.PathLike[str] | None) -> str | None:
     """What each worker resolves: None or a catalogue name as given; a path made absolute
     here, since a worker's working directory is not the driver's."""
     if model is None:
@@ -339,7 +342,7 @@ def run_file_job(task: str, input: str, output: str, *, fmt: str, text_field: st
         raise ValueError(f"task must be 'embed' or 'generate', got {task!r}")
     t0 = time.perf_counter()
     try:
-        ray.init(address=address, logging_level="warning" if progress else "error")
+        ray.init(address=address, logging_level=logging.WARNING if progress else logging.ERROR)
     except ConnectionError as e:
         where = address or "$RAY_ADDRESS or the cluster last started with `ray start` here"
         raise RayJobError(f"cannot connect to the Ray cluster at {where} ({e}): check that it runs (`ray status`); "
@@ -351,7 +354,8 @@ def run_file_job(task: str, input: str, output: str, *, fmt: str, text_field: st
         ds = _read(input, fmt)
         id_column = _id_column(ds.schema().names, input, text_field, id_field)
         ds = ds.select_columns(list(dict.fromkeys([id_column, text_field])))
-        n_workers = workers_for(int(ray.cluster_resources().get("CPU", 0)), workers, threads)
+        cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]  # untyped in Ray
+        n_workers = workers_for(int(cpus), workers, threads)
         if task == "embed":
             out = embed_dataset(ds, model=model, text_column=text_field, batch_size=256, concurrency=n_workers,
                                 threads_per_worker=threads, **options)
@@ -396,7 +400,7 @@ def workers_for(cpus: int, workers: int | None, threads: int) -> int:
                      f"write tasks, so the job would never finish: {fix}")
 
 
-def _read(path: str, fmt: str):
+def _read(path: str, fmt: str) -> ray.data.Dataset:
     """A Dataset over INPUT, with Ray's own readers."""
     if fmt == "parquet":
         return ray.data.read_parquet(path)

@@ -12,6 +12,7 @@ model sees the same batches and a resumed output equals an uninterrupted one.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,10 +43,10 @@ class Task:
     def concat(self, results: list[Any]) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def table(self, id_name: str, ids, result: Any):  # pragma: no cover - interface
+    def table(self, id_name: str, ids: Any, result: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def empty_table(self, id_name: str):  # pragma: no cover - interface
+    def empty_table(self, id_name: str) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -59,15 +60,16 @@ class EmbedTask(Task):
     slice_size: int = 256
 
     def process(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embedder.encode(list(texts), batch_size=self.batch_size, truncate=self.truncate)
+        rows: np.ndarray = self.embedder.encode(list(texts), batch_size=self.batch_size, truncate=self.truncate)
+        return rows
 
     def concat(self, results: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(results, axis=0) if results else np.zeros((0, self.embedder.n_embd), np.float32)
 
-    def table(self, id_name: str, ids, result: np.ndarray):
+    def table(self, id_name: str, ids: Any, result: np.ndarray) -> Any:
         return outputs.embedding_table(id_name, ids, result)
 
-    def empty_table(self, id_name: str):
+    def empty_table(self, id_name: str) -> Any:
         import pyarrow as pa
 
         return outputs.embedding_table(id_name, pa.array([], type=pa.string()),
@@ -89,10 +91,10 @@ class GenerateTask(Task):
     def concat(self, results: list[list[Any]]) -> list[Any]:
         return [c for r in results for c in r]
 
-    def table(self, id_name: str, ids, result: list[Any]):
+    def table(self, id_name: str, ids: Any, result: list[Any]) -> Any:
         return outputs.generation_table(id_name, ids, result)
 
-    def empty_table(self, id_name: str):
+    def empty_table(self, id_name: str) -> Any:
         import pyarrow as pa
 
         return outputs.generation_table(id_name, pa.array([], type=pa.string()), [])
@@ -222,7 +224,8 @@ def _step(task: Task, piece: list[datasets.Row], bar: Any) -> Any:
     try:
         result = task.process([r.text for r in piece])
     except InputError as e:  # e.g. an over-long text with --no-truncate: name its line
-        where = f"line {piece[e.index].line}" if 0 <= e.index < len(piece) else _lines(piece)
+        index = int(getattr(e, "index", -1))  # set by the core on every InputError
+        where = f"line {piece[index].line}" if 0 <= index < len(piece) else _lines(piece)
         raise datasets.DataError(f"{where}: {e}") from None
     except ValueError as e:
         raise datasets.DataError(f"{_lines(piece)}: {e}") from None
@@ -243,7 +246,7 @@ def _width(result: Any, task: Task | None = None) -> int:
     return 0
 
 
-def _progress_bar(input_path, fmt, start: int, show: bool) -> Any:
+def _progress_bar(input_path: str | os.PathLike[str], fmt: str | None, start: int, show: bool) -> Any:
     if not show:
         return None
     from tqdm.auto import tqdm

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -84,7 +84,8 @@ def reference_text(ref: Any) -> str:
 def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     na = np.linalg.norm(a, axis=1)
     nb = np.linalg.norm(b, axis=1)
-    return np.einsum("ij,ij->i", a, b) / np.maximum(na * nb, 1e-12)
+    cos: np.ndarray = np.einsum("ij,ij->i", a, b) / np.maximum(na * nb, 1e-12)
+    return cos
 
 
 # --------------------------------------------------------------------------- machine
@@ -184,9 +185,9 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
     return {"meta": meta, "runs": [_ordered(r, config.task, refs is not None) for r in runs]}
 
 
-def _timed(fn, repeats: int) -> tuple[float, Any]:
+def _timed(fn: Callable[[], Any], repeats: int | None) -> tuple[float, Any]:
     best, out = float("inf"), None
-    for _ in range(max(1, repeats)):
+    for _ in range(max(1, repeats or 1)):
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
@@ -202,22 +203,23 @@ def _say(config: SweepConfig, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _embed_runs(config: SweepConfig, batch_sizes, texts, refs):
+def _embed_runs(config: SweepConfig, batch_sizes: list[int], texts: list[str],
+                refs: list[Any] | None) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
     from .embedder import Embedder
 
     embedder = Embedder(config.model, n_threads=config.threads, n_seq_max=max(max(batch_sizes), 1))
     embedder.encode(texts[:16], truncate=True)  # warm-up: first touch of the weights is not throughput
     outputs: dict[int, np.ndarray] = {}
-    runs = []
+    runs: list[dict[str, Any]] = []
     for bs in batch_sizes:
         _say(config, f"embed: batch size {bs} ...")
-        seconds, out = _timed(lambda: embedder.encode(texts, batch_size=bs, truncate=True), config.repeats)
+        seconds, out = _timed(functools.partial(embedder.encode, texts, batch_size=bs, truncate=True), config.repeats)
         outputs[bs] = out
         runs.append({"batch_size": bs, "samples": len(texts), "total_seconds": seconds})
     base = outputs[min(batch_sizes)]
     ref_vecs = None
     if refs is not None:
-        ref_vecs = embedder.encode([reference_text(r) for r in refs], truncate=True)
+        ref_vecs = np.asarray(embedder.encode([reference_text(r) for r in refs], truncate=True))
     for r in runs:
         cos = _row_cosines(outputs[r["batch_size"]], base)
         r["cosine_min_vs_baseline"] = float(cos.min())
@@ -228,7 +230,8 @@ def _embed_runs(config: SweepConfig, batch_sizes, texts, refs):
     return runs, embedder.model.path, meta
 
 
-def _generate_runs(config: SweepConfig, batch_sizes, texts, refs):
+def _generate_runs(config: SweepConfig, batch_sizes: list[int], texts: list[str],
+                   refs: list[Any] | None) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
     import llamabatch
 
     template = config.prompt_template
@@ -238,8 +241,8 @@ def _generate_runs(config: SweepConfig, batch_sizes, texts, refs):
     options = {"max_new_tokens": 64, "chat": True, **{k: v for k, v in config.generation.items() if v is not None}}
     options.pop("show_progress", None)
     outputs: dict[int, list[Any]] = {}
-    runs = []
-    model_path = None
+    runs: list[dict[str, Any]] = []
+    model_path = ""
     for bs in batch_sizes:
         _say(config, f"generate: n_parallel {bs} ...")
         gen = llamabatch.Generator(config.model, n_parallel=bs, n_ctx=config.n_ctx, n_threads=config.threads)

@@ -19,7 +19,7 @@ from typing import Iterator, Optional, Sequence
 
 from .config import ServerConfig, add_arguments, from_arguments
 
-__all__ = ["ServerConfig", "add_arguments", "create_app", "main", "serve"]
+__all__ = ["ServerConfig", "add_arguments", "create_app", "from_arguments", "main", "serve"]
 
 
 def create_app(config: ServerConfig):  # type: ignore[no-untyped-def]
@@ -72,7 +72,7 @@ def serve(config: ServerConfig) -> int:
 
     app = _create_app(config, served, metrics, on_load_failure=stop_on_failure)
     uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level="info", access_log=False,
-                               timeout_graceful_shutdown=config.shutdown_timeout, lifespan="on")
+                               timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)), lifespan="on")
     server = Server(uv_config)
     server.run()
     if served.failure is not None:

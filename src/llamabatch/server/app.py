@@ -60,7 +60,8 @@ async def _unless_gone(request: Request, waiting: "asyncio.Future[Any]", on_gone
 
 
 def _facts(request: Request) -> dict[str, Any]:
-    return request.scope.setdefault(LOG_KEY, {})
+    facts: dict[str, Any] = request.scope.setdefault(LOG_KEY, {})
+    return facts
 
 
 def create_app(config: ServerConfig, served: Optional[ServedModels] = None,

@@ -75,14 +75,17 @@ class Gatekeeper:
                 else:
                     self.in_flight += 1
                     counted = True
+            body = b""
             if error is None:
-                body_or_error = await self._read_body(scope, receive)
-                if isinstance(body_or_error, APIError):
-                    error = body_or_error
+                read = await self._read_body(scope, receive)
+                if isinstance(read, APIError):
+                    error = read
+                else:
+                    body = read
             if error is not None:
                 await _send_error(send_recording, error)
                 return
-            await self.app(scope, self._replay(body_or_error, receive), send_recording)
+            await self.app(scope, self._replay(body, receive), send_recording)
         finally:
             if counted:
                 self.in_flight -= 1

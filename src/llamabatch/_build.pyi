@@ -1,0 +1,2 @@
+# Types of _build.py, which CMake writes at configure time (cmake/_build.py.in).
+CUDA_MAJOR: int | None
