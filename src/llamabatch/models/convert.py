@@ -37,7 +37,7 @@ def _llama_cpp_dir() -> Path:
             f"LLAMABATCH_LLAMA_CPP={env!r} has no {script}; point it at a llama.cpp "
             "source tree or unset it"
         )
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the llamabatch package folder
     packaged = here / "_vendor" / "llama.cpp"
     if (packaged / script).is_file():
         return packaged
