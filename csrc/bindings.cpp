@@ -590,6 +590,21 @@ NB_MODULE(_core, m) {
              nb::sig("def chat_tokens(self, messages: collections.abc.Sequence[tuple[str, str]]) -> numpy.typing.NDArray[numpy.int32]"),
              "Token ids of a chat prompt from (role, content) pairs, as Generator builds it: the template's\n"
              "special tokens parsed, the messages' text never.")
+        .def("prompt_tokens",
+             [](const Model& mo, nb::handle prompt, bool chat, std::optional<std::string> system) {
+                 const std::vector<Prompt> inputs = prompt_inputs(nb::cast<nb::sequence>(nb::make_tuple(prompt)));
+                 std::vector<llama_token> t;
+                 {
+                     nb::gil_scoped_release release;
+                     t = prompt_tokens(mo, inputs[0], chat, system);
+                 }
+                 return owned_copy(t.data(), t.size());
+             },
+             "prompt"_a, "chat"_a = false, "system"_a = nb::none(),
+             nb::sig("def prompt_tokens(self, prompt: str | collections.abc.Sequence[collections.abc.Mapping[str, str]], "
+                     "chat: bool = False, system: str | None = None) -> numpy.typing.NDArray[numpy.int32]"),
+             "Token ids of one prompt as Generator builds them: messages through the chat template, a str\n"
+             "through it when chat is True (after system, if given), else as a plain prompt.")
         .def_prop_ro("eog_tokens",
                      [](const Model& mo) {
                          const std::vector<llama_token> t = eog_tokens(mo.vocab());

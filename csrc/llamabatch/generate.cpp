@@ -132,6 +132,10 @@ void Generator::check(const GenerationRequest& r, size_t i) const {
 
 RequestId Generator::submit(GenerationRequest request) {
     check(request);
+    return enqueue(std::move(request));
+}
+
+RequestId Generator::enqueue(GenerationRequest request) {
     const RequestId id = next_id_++;
     queue_.push_back({id, std::move(request)});
     return id;
@@ -336,7 +340,7 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
     context_->clear_memory();
     std::vector<RequestId> ids;
     ids.reserve(requests.size());
-    for (const auto& r : requests) ids.push_back(submit(r));
+    for (const auto& r : requests) ids.push_back(enqueue(r));  // checked above, naming each by its index
     const RequestId first = ids.empty() ? 0 : ids.front();  // ids are consecutive
     std::vector<GenerationResult> results(requests.size());
     size_t n_finished = 0;

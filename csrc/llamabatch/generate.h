@@ -121,6 +121,7 @@ private:
         RequestId id;
         GenerationRequest request;
     };
+    RequestId enqueue(GenerationRequest request);  // after check()
     void admit();
     bool accept_token(Slot& slot, llama_token token);
     GenerationResult release(Slot& slot, FinishReason reason);

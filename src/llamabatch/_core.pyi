@@ -192,6 +192,12 @@ class Model:
         special tokens parsed, the messages' text never.
         """
 
+    def prompt_tokens(self, prompt: str | Sequence[Mapping[str, str]], chat: bool = False, system: str | None = None) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        Token ids of one prompt as Generator builds them: messages through the chat template, a str
+        through it when chat is True (after system, if given), else as a plain prompt.
+        """
+
     @property
     def eog_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
         """

@@ -213,7 +213,7 @@ class Embedder:
         """
         single = isinstance(texts, str)
         items: Sequence[str] = [texts] if isinstance(texts, str) else _as_text_list(texts)
-        norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
+        norm = self._norm_arg(normalize)
         trunc = self._truncate_arg(truncate)
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
@@ -264,8 +264,8 @@ class Embedder:
         """
         if isinstance(tokens, (str, bytes)):
             raise TypeError("tokens must be a list of token id sequences; use encode() for text")
-        norm = self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
-        return self._core.embed_tokens(list(tokens), truncate=self._truncate_arg(truncate), norm=norm)
+        return self._core.embed_tokens(list(tokens), truncate=self._truncate_arg(truncate),
+                                       norm=self._norm_arg(normalize))
 
     def rank(self, query: str, documents: Sequence[str]) -> np.ndarray:
         """Relevance scores of documents for a query, from a reranker model.
@@ -288,6 +288,10 @@ class Embedder:
         return scores
 
     # ------------------------------------------------------------ helpers
+    def _norm_arg(self, normalize: Normalize | str) -> int:
+        """A call's ``normalize``: "default" is the Embedder's own."""
+        return self._norm if isinstance(normalize, str) and normalize == "default" else _norm_code(normalize)
+
     def _truncate_arg(self, truncate: bool | int) -> int:
         if truncate is False or truncate is None:
             return 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import numpy as np
@@ -87,10 +87,8 @@ class SamplingOptions:
         object.__setattr__(self, "stop", tuple(stop))
 
     def as_kwargs(self) -> dict[str, Any]:
-        """The fields as keyword arguments of :meth:`Generator.generate_details`."""
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
-                "top_p": self.top_p, "min_p": self.min_p, "seed": self.seed, "stop": list(self.stop),
-                "ignore_eos": self.ignore_eos}
+        """The fields as keyword arguments of :meth:`Generator.generate_details` (same names)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"stop": list(self.stop)}
 
     def core_arguments(self) -> dict[str, Any]:
         """The keyword arguments of the C++ Generator's generate() and submit()."""
@@ -250,25 +248,9 @@ class Generator:
 
     # ------------------------------------------------------------ one decode at a time
     def prompt_tokens(self, prompt: Prompt, *, chat: bool = False, system: str | None = None) -> np.ndarray:
-        """The token ids a prompt becomes, as :meth:`generate_details` builds them."""
-        if isinstance(prompt, str) and not chat:
-            return self.model.tokenize(prompt, add_special=True, parse_special=False)
-        if isinstance(prompt, str):
-            messages: list[Message] = [{"role": "user", "content": prompt}]
-        elif isinstance(prompt, (list, tuple)):
-            messages = list(prompt)
-        else:
-            raise TypeError(f"a prompt is a str or a list of {{'role', 'content'}} messages, got {type(prompt).__name__}")
-        if system is not None:
-            messages = [{"role": "system", "content": system}, *messages]
-        if not messages:
-            raise ValueError("the prompt is an empty list of messages")
-        pairs = []
-        for m in messages:
-            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-                raise TypeError(f"each message must be a dict with str 'role' and 'content', got {m!r}")
-            pairs.append((m["role"], m["content"]))
-        return self.model.chat_tokens(pairs)
+        """The token ids a prompt becomes, as :meth:`generate_details` builds them
+        (the same C++ code: ``Model.prompt_tokens``)."""
+        return self.model.prompt_tokens(prompt, chat=chat, system=system)
 
     def submit(self, prompt: Prompt | np.ndarray, options: SamplingOptions | None = None, *, chat: bool = False,
                system: str | None = None) -> int:

@@ -208,12 +208,11 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stop) > 4 or any(not s for s in stop):
             raise bad_request("'stop' takes up to 4 non-empty strings", param="stop")
-        options = [SamplingOptions(max_new_tokens=min(max_tokens or n_ctx, n_ctx), temperature=body.temperature,
-                                   top_p=None if body.top_p >= 1.0 else body.top_p, seed=body.seed, stop=stop)
-                   for _ in prompts]
+        options = SamplingOptions(max_new_tokens=min(max_tokens or n_ctx, n_ctx), temperature=body.temperature,
+                                  top_p=None if body.top_p >= 1.0 else body.top_p, seed=body.seed, stop=stop)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        streams = [GenerationStream(p, o, loop, queue, index=i) for i, (p, o) in enumerate(zip(prompts, options))]
+        streams = [GenerationStream(p, options, loop, queue, index=i) for i, p in enumerate(prompts)]
         scheduler.submit(streams)
         early = await _admitted(request, scheduler, streams, queue)
         if early is None:

@@ -101,13 +101,14 @@ class Gatekeeper:
                          1000 * seconds, f" {extra}" if extra else "")
 
     def _refusal(self, scope: Scope, path: str) -> APIError | None:
+        headers = dict(scope.get("headers") or [])
         if self.expected_auth is not None and path not in OPEN_PATHS:
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected_auth):
                 return APIError(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
                                 type="invalid_request_error", code="invalid_api_key",
                                 headers={"WWW-Authenticate": "Bearer"})
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        length = headers.get(b"content-length")
         if length is not None:
             try:
                 n = int(length)
