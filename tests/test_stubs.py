@@ -1,4 +1,4 @@
-"""The extension's committed type stub is what nanobind's stubgen makes of the
+"""The extensions' committed type stubs are what nanobind's stubgen makes of the
 built module, so editors and type checkers see the signatures the code has."""
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COMMITTED = REPO / "src" / "llamabatch" / "_core.pyi"
+PACKAGE = REPO / "src" / "llamabatch"
+COMMITTED = PACKAGE / "_core.pyi"
 
 
-def test_committed_stub_matches_the_built_module(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", ["_core", "_cpuid"])
+def test_committed_stub_matches_the_built_module(tmp_path: Path, module: str) -> None:
     pytest.importorskip("nanobind.stubgen", reason="the stub test needs nanobind (the test extra)")
-    fresh = tmp_path / "_core.pyi"
-    result = subprocess.run([sys.executable, "-m", "nanobind.stubgen", "-q", "-m", "llamabatch._core", "-o", str(fresh)],
-                            capture_output=True, text=True)
+    fresh = tmp_path / f"{module}.pyi"
+    committed = PACKAGE / f"{module}.pyi"
+    result = subprocess.run([sys.executable, "-m", "nanobind.stubgen", "-q", "-m", f"llamabatch.{module}",
+                             "-o", str(fresh)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    diff = "".join(difflib.unified_diff(COMMITTED.read_text().splitlines(True), fresh.read_text().splitlines(True),
-                                        "committed src/llamabatch/_core.pyi", "stubgen of the built module"))
-    assert not diff, ("the bindings changed: regenerate the stub with\n  python -m nanobind.stubgen -m llamabatch._core "
-                      "-o src/llamabatch/_core.pyi\n" + diff)
+    diff = "".join(difflib.unified_diff(committed.read_text().splitlines(True), fresh.read_text().splitlines(True),
+                                        f"committed src/llamabatch/{module}.pyi", "stubgen of the built module"))
+    assert not diff, (f"the bindings changed: regenerate the stub with\n  python -m nanobind.stubgen -m "
+                      f"llamabatch.{module} -o src/llamabatch/{module}.pyi\n" + diff)
 
 
 def test_stub_declares_real_types() -> None:

@@ -1,4 +1,8 @@
-"""Imports the compiled module, finding the CUDA runtime first where a CUDA build needs it.
+"""Imports the compiled module: the CPU variant this machine runs, and the CUDA runtime where a CUDA build needs it.
+
+A portable build holds one module per x86-64 level; ``_cpu_choice`` says which
+one runs here, and it is loaded as ``llamabatch._core`` (the same module name,
+types and stub as a native build's).
 
 A CUDA build links libcudart.so.N and libcublas.so.N. Its RPATH looks in NVIDIA's
 PyPI wheels beside llamabatch (``site-packages/nvidia/...``, the ``cuda`` extra)
@@ -10,13 +14,16 @@ once more.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from . import _build
+from ._cpu_choice import CpuChoice, choose, variant_module
 
 # In load order: cuBLAS needs cuBLASLt, and both find cudart once it is loaded.
 _LIBRARIES = ("libcudart", "libcublasLt", "libcublas")
@@ -47,8 +54,34 @@ def _preload(major: int) -> list[str]:
     return loaded
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_choice() -> CpuChoice:
+    """The CPU variant this process runs (decided once, at the first import)."""
+    return choose(_build.CPU_VARIANTS, _build.CPU_BUILT_FOR)
+
+
+def _import_variant(variant: str) -> ModuleType:
+    """Loads a portable build's variant module under the name ``llamabatch._core``."""
+    path = variant_module(variant)
+    spec = importlib.util.spec_from_file_location("llamabatch._core", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ImportError(f"the CPU variant {variant} of this portable build is missing ({path}); reinstall llamabatch")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["llamabatch._core"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["llamabatch._core"]
+        raise
+    setattr(sys.modules["llamabatch"], "_core", module)
+    return module
+
+
 def import_core() -> ModuleType:
-    """``llamabatch._core``, with the CUDA runtime preloaded when the first import cannot find it."""
+    """``llamabatch._core``: the CPU variant chosen for this machine, with the CUDA runtime preloaded when needed."""
+    choice = cpu_choice()
+    if _build.CPU_VARIANTS is not None:
+        return _import_variant(choice.variant)
     try:
         return importlib.import_module("llamabatch._core")
     except ImportError as first:

@@ -14,6 +14,7 @@ import platform
 from typing import Any
 
 from . import _core
+from ._loader import cpu_choice
 
 logger = logging.getLogger("llamabatch")
 
@@ -33,7 +34,10 @@ def system_info() -> dict[str, Any]:
     """What this llamabatch was built with and what it can run on here.
 
     Returns a dict with: ``llamabatch`` (version), ``python``, ``cpu`` (the
-    processor), ``cpu_features`` (those compiled in), ``llama_cpp`` (llama.cpp's
+    processor), ``cpu_features`` (those compiled in), ``cpu_variant`` (the
+    module this CPU runs: "native" for a one-module build, else a portable
+    build's variant such as "avx2"), ``cpu_variant_reason`` (why that one),
+    ``cpu_variants`` (all the build has), ``llama_cpp`` (llama.cpp's
     own system info line), ``cuda`` (True when the CUDA backend is compiled in),
     ``cuda_version`` and ``cuda_architectures`` (None without CUDA),
     ``devices`` (one dict per device found: ``name`` such as "cpu" or "cuda:0",
@@ -45,11 +49,15 @@ def system_info() -> dict[str, Any]:
     build = _core.build_info()
     devices = _core.devices()
     gpus = [d["name"] for d in devices if d["kind"] in ("gpu", "igpu")]
+    choice = cpu_choice()
     return {
         "llamabatch": __version__,
         "python": platform.python_version(),
         "cpu": _cpu_model(),
         "cpu_features": cpu_features(str(build["llama_cpp"])),
+        "cpu_variant": choice.variant,
+        "cpu_variant_reason": choice.reason,
+        "cpu_variants": list(choice.available),
         **build,
         "devices": devices,
         "gpu": gpus[0] if gpus else None,
