@@ -4,7 +4,9 @@ Builds both wheels from this checkout with ccache off and fresh build folders
 (or takes ready ones), installs each in a folder of its own, and times
 ``Embedder.encode`` of the benchmark texts in fresh interpreters, alternating
 native, portable (its own choice) and each portable variant forced with
-LLAMABATCH_CPU, for ``--rounds`` rounds; the medians go in the JSON.
+LLAMABATCH_CPU: native and portable for ``--rounds`` rounds, each forced variant
+(``--variants``) in the first ``--variant-rounds`` only (the baseline is slow);
+the medians go in the JSON.
 
     python benchmarks/bench_portable.py --threads 2 --out portable.json
     python benchmarks/bench_portable.py --native-wheel N.whl --portable-wheel P.whl   # no builds
@@ -89,6 +91,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cpus", default=None, help="taskset cpu list (default: 0-THREADS-1)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--variants", default=",".join(VARIANTS), help="the variants to force, comma-separated")
+    p.add_argument("--variant-rounds", type=int, default=1)
     p.add_argument("--out", default="portable.json")
     args = p.parse_args()
     args.cpus = args.cpus or f"0-{args.threads - 1}"
@@ -103,7 +107,7 @@ def main() -> int:
         given = getattr(args, f"{kind}_wheel")
         if given:
             wheels[kind] = given
-            builds[kind] = {"wheel": given.name, "built_here": False}
+            builds[kind] = {"wheel": given.name, "built_here": False}  # no build time: see its own record
         else:
             wheels[kind], seconds = build(kind, work)
             builds[kind] = {"wheel": wheels[kind].name, "built_here": True, "build_wall_s": round(seconds, 1)}
@@ -113,13 +117,13 @@ def main() -> int:
     portable_site = install(wheels["portable"], work / "site-portable")
 
     configs = [("native", native_site, None), ("portable", portable_site, None)]
-    configs += [(f"portable:{v}", portable_site, v) for v in VARIANTS]
+    configs += [(f"portable:{v}", portable_site, v) for v in args.variants.split(",")]
     samples: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     chosen: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for r in range(args.rounds):
         for name, target, variant in configs:
-            if name in skipped:
+            if name in skipped or (variant and r >= args.variant_rounds):
                 continue
             try:
                 result = measure(target, args, variant)
@@ -139,6 +143,7 @@ def main() -> int:
         "machine": _common.machine(),
         "versions": _common.versions("llamabatch", "numpy"),
         "settings": {"texts": args.texts, "threads": args.threads, "cpus": args.cpus, "rounds": args.rounds,
+                     "variant_rounds": args.variant_rounds,
                      "model": Path(args.model).name, "timing": "best of 3 encodes per run; median of rounds"},
         "builds": builds,
         "texts_per_s_median": medians,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import site
 import subprocess
@@ -217,6 +218,23 @@ def test_each_variant_matches_the_reference(portable_site: Path, minilm_path: st
     if variant == "avx512-bf16":
         assert {"AVX512", "AVX512_VNNI", "AVX512_BF16"} <= set(result["compiled_features"])
         assert "AMX_INT8" not in result["compiled_features"]
+
+
+@linux_x86
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils' nm")
+def test_no_module_exports_llama_cpp_symbols(portable_site: Path) -> None:
+    # Each module links llama.cpp statically and exports none of it, so another llama.cpp
+    # in the process (llama-cpp-python's shared libllama/libggml, say) can neither bind to ours nor we to it.
+    from llamabatch import _core, _cpuid
+
+    modules = [*portable_site.glob("llamabatch/_variants/*/_core*.so"), *portable_site.glob("llamabatch/_cpuid*.so"),
+               Path(str(_core.__file__)), Path(str(_cpuid.__file__))]
+    assert len(modules) == 7
+    for module in modules:
+        symbols = _run(["nm", "-D", "--defined-only", str(module)]).stdout.split()
+        assert "PyInit__core" in symbols or "PyInit__cpuid" in symbols
+        leaked = [s for s in symbols if re.match(r"(llama|ggml|gguf)_|_ZN10llamabatch", s)]
+        assert not leaked, (module, leaked[:10])
 
 
 QEMU = shutil.which("qemu-x86_64") or shutil.which("qemu-x86_64-static")
