@@ -24,13 +24,16 @@ PYTHON="${PYTHON:-python}"
 # Left out by default: the Ray tests (Ray starts its own C++ daemons, which do
 # not run under an ASan preload), the C++ package build (it has its own
 # sanitized target) and the resident-memory bounds (ASan's shadow memory and
-# quarantine make RSS meaningless), and the CUDA configure check (CMake and
-# nvcc run there, none of our code). Everything else runs.
+# quarantine make RSS meaningless), the CUDA configure check (CMake and
+# nvcc run there, none of our code) and the portable build's tests (they build
+# and run their own, unsanitized wheel, and ASan's shadow memory cannot be
+# mapped under qemu-user). Everything else runs.
 DEFAULT_TESTS=(tests
   --ignore=tests/test_ray.py
   --ignore=tests/test_cuda_configure.py
   --ignore=tests/test_cpp_package.py
   --ignore=tests/test_memory.py
+  --ignore=tests/test_portable.py
   --ignore=tests/test_sanitized.py)
 
 "$PYTHON" -m pip install . --no-deps --upgrade --quiet --target "$SITE" \

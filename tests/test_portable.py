@@ -229,7 +229,7 @@ def test_no_module_exports_llama_cpp_symbols(portable_site: Path) -> None:
 
     modules = [*portable_site.glob("llamabatch/_variants/*/_core*.so"), *portable_site.glob("llamabatch/_cpuid*.so"),
                Path(str(_core.__file__)), Path(str(_cpuid.__file__))]
-    assert len(modules) == 7
+    assert len(modules) == 8  # five variants and _cpuid, and the installed build's _core and _cpuid
     for module in modules:
         symbols = _run(["nm", "-D", "--defined-only", str(module)]).stdout.split()
         assert "PyInit__core" in symbols or "PyInit__cpuid" in symbols
@@ -252,6 +252,10 @@ def test_an_old_cpu_under_qemu_gets_the_baseline(portable_site: Path, minilm_pat
     assert result["cpu_variant"] == "x86-64-v2", result
     assert result["cpu_variant_reason"].endswith("; avx2 needs avx, avx2, bmi2, f16c, fma"), result
     assert result["min_cos"] >= 0.9999
+    # Forcing a variant this CPU cannot run: an ImportError, not SIGILL.
+    forced = _probe(portable_site, minilm_path, 1, prefix=(QEMU, "-cpu", "Nehalem"), LLAMABATCH_CPU="avx2")
+    assert forced.returncode == 1, (forced.returncode, forced.stderr[-2000:])
+    assert "LLAMABATCH_CPU=avx2: this CPU lacks avx, avx2, bmi2, f16c, fma" in forced.stderr
 
 
 @linux_x86
