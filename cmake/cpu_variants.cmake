@@ -67,6 +67,7 @@ endforeach()
 string(APPEND LLAMABATCH_BUILD_CPU_VARIANTS ")")
 
 include(ExternalProject)
+find_package(Threads REQUIRED)  # the variant modules link ggml's libraries by file
 
 # One more `_core`, named `_core` too, in llamabatch/_variants/<variant>/: the
 # main build's core and llama.cpp libraries with this variant's ggml.
@@ -109,7 +110,7 @@ function(llamabatch_add_cpu_variant variant)
     USES_TERMINAL_BUILD TRUE)
 
   set(_target "_core_${variant}")
-  nanobind_add_module(${_target} NB_STATIC csrc/bindings.cpp)
+  llamabatch_add_module(${_target} csrc/bindings.cpp)
   set_target_properties(${_target} PROPERTIES
     OUTPUT_NAME _core
     LIBRARY_OUTPUT_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}/variants/${variant}")
@@ -119,11 +120,9 @@ function(llamabatch_add_cpu_variant variant)
     "$<TARGET_PROPERTY:llamabatch_core,INTERFACE_INCLUDE_DIRECTORIES>"
     "$<TARGET_PROPERTY:llama,INTERFACE_INCLUDE_DIRECTORIES>"
     "$<TARGET_PROPERTY:ggml,INTERFACE_INCLUDE_DIRECTORIES>")
-  find_package(Threads REQUIRED)
   target_link_libraries(${_target} PRIVATE
     "$<TARGET_FILE:llamabatch_core>" "$<TARGET_FILE:llama>" ${_libs}
     Threads::Threads ${CMAKE_DL_LIBS} m)
   add_dependencies(${_target} llamabatch_core llama ggml-${variant})
-  target_link_options(${_target} PRIVATE "LINKER:--exclude-libs,ALL")
   install(TARGETS ${_target} LIBRARY DESTINATION llamabatch/_variants/${variant})
 endfunction()
