@@ -68,7 +68,8 @@ def check_native(built_for: Sequence[str], features: Mapping[str, bool], forced:
     if forced and forced != NATIVE:
         raise ImportError(f"{ENV}={forced!r}: this llamabatch is a native build, one module compiled for the CPU "
                           f"it was built on; unset {ENV}, or install a portable build ({_FIX})")
-    lacking = sorted(name for name, present in features.items() if not present and name in set(built_for))
+    compiled_for = set(built_for)
+    lacking = sorted(name for name, present in features.items() if not present and name in compiled_for)
     if lacking:
         raise ImportError(f"this llamabatch was compiled for its build machine's CPU (-march=native), and this CPU "
                           f"lacks {', '.join(lacking)}, so it would crash (SIGILL); reinstall it from source on this "
