@@ -26,6 +26,7 @@
 #include "llamabatch/generate.h"
 #include "llamabatch/model.h"
 #include "llamabatch/tokenizer.h"
+#include "llamabatch/weights.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -392,6 +393,17 @@ NB_MODULE(_core, m) {
           "Show llama.cpp's log on stderr (True) or keep it silent (False, the default).");
     m.def("max_parallel_sequences", [] { return llama_max_parallel_sequences(); },
           "The most sequences llama.cpp decodes in one batch.");
+    m.def("weight_format_of_file", &weight_format_of_file, "path"_a,
+          "The weight format a GGUF file declares ('f32', 'f16', 'bf16', 'q4_1', ..., 'unknown'), from its header.\n"
+          "FileNotFoundError if it is missing, ValueError if it is not a GGUF.");
+    m.def("convert_weights",
+          [](const std::string& src, const std::string& dst, const std::string& format, int n_threads) {
+              nb::gil_scoped_release release;
+              convert_weights(src, dst, format, n_threads);
+          },
+          "src"_a, "dst"_a, "format"_a, "n_threads"_a = 0,
+          "Write dst, a copy of the float GGUF src with its 2-D weights in format ('f32', 'f16' or 'bf16').\n"
+          "ValueError for another format or a quantized src; RuntimeError if dst cannot be written.");
     m.def("build_info", [] {
               const BuildInfo b = build_info();
               nb::dict d;

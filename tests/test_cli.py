@@ -46,8 +46,14 @@ def records() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def expected(records, embedder) -> np.ndarray:
-    return embedder.encode([r["text"] for r in records], truncate=True)
+def default_embedder() -> llamabatch.Embedder:
+    """What `llamabatch embed` runs without --model: the catalogue default in this CPU's fastest format."""
+    return llamabatch.Embedder()
+
+
+@pytest.fixture(scope="module")
+def expected(records, default_embedder) -> np.ndarray:
+    return default_embedder.encode([r["text"] for r in records], truncate=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +102,9 @@ def test_embed_to_npy_with_ids_sidecar(inputs, records, expected, tmp_path):
     assert matrix.shape == (N, 384) and matrix.dtype == np.float32
     ids = [json.loads(line) for line in (tmp_path / "vectors.ids.jsonl").read_text().splitlines()]
     assert ids == [r["id"] for r in records]
-    np.testing.assert_allclose(matrix, expected, atol=1e-4)  # batch size 8 packs differently
+    # Batch size 8 packs differently, and packing moves the last bits (more so in bf16, which
+    # rounds the activations too): each row stays at the same direction.
+    assert np.sum(matrix * expected, axis=1).min() >= 0.99995
 
 
 # --------------------------------------------------------------------------- bad input
@@ -118,7 +126,7 @@ def test_missing_field_names_field_and_line(tmp_path):
     assert proc.returncode == 1 and "line 1" in proc.stderr and "'text'" in proc.stderr
 
 
-def test_malformed_line_is_an_error_or_skipped_and_counted(tmp_path, embedder):
+def test_malformed_line_is_an_error_or_skipped_and_counted(tmp_path, default_embedder):
     src = tmp_path / "in.jsonl"
     src.write_text('{"id": 1, "text": "tea"}\n\n{"id": 2, "text": "coffee"\n{"id": 3, "text": "milk"}\n'
                    '[1, 2]\n{"id": 4, "text": "bread"}\n')
@@ -133,7 +141,7 @@ def test_malformed_line_is_an_error_or_skipped_and_counted(tmp_path, embedder):
     assert "skipped line 3" in proc.stderr and "skipped line 5" in proc.stderr
     ids, vectors = _read(out)
     assert ids == [1, 3, 4]
-    np.testing.assert_allclose(vectors, embedder.encode(["tea", "milk", "bread"], truncate=True), atol=1e-6)
+    np.testing.assert_allclose(vectors, default_embedder.encode(["tea", "milk", "bread"], truncate=True), atol=1e-6)
 
 
 def test_csv_bad_row_line_numbers_count_quoted_newlines(tmp_path):

@@ -89,9 +89,11 @@ def reference(records, minilm_path) -> dict[str, np.ndarray]:
 
 
 def test_embed_dataset_equals_single_process(cluster, records, reference):
-    # A catalogue name: each worker resolves it itself (from this machine's cache here).
+    # A catalogue name: each worker resolves it itself (from this machine's cache here), in the
+    # reference's f16 (by default each worker would pick the fastest format for its own CPU).
     out = lray.embed_dataset(_dataset(records, BATCH), model=models.DEFAULT_EMBEDDING_MODEL,
-                             batch_size=BATCH, concurrency=2, threads_per_worker=1)
+                             batch_size=BATCH, concurrency=2, threads_per_worker=1,
+                             weights="f16")
     table = _by_id(out)
 
     assert table.column("id").to_pylist() == [r["id"] for r in records]

@@ -20,6 +20,18 @@ def set_verbose(verbose: bool) -> None:
 def max_parallel_sequences() -> int:
     """The most sequences llama.cpp decodes in one batch."""
 
+def weight_format_of_file(path: str) -> str:
+    """
+    The weight format a GGUF file declares ('f32', 'f16', 'bf16', 'q4_1', ..., 'unknown'), from its header.
+    FileNotFoundError if it is missing, ValueError if it is not a GGUF.
+    """
+
+def convert_weights(src: str, dst: str, format: str, n_threads: int = 0) -> None:
+    """
+    Write dst, a copy of the float GGUF src with its 2-D weights in format ('f32', 'f16' or 'bf16').
+    ValueError for another format or a quantized src; RuntimeError if dst cannot be written.
+    """
+
 def build_info() -> dict[str, object]:
     """
     What was compiled in: llama.cpp's system info line, and the CUDA toolkit and architectures.

@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="texts per decode at most (default: as many as fit in the model's batch)")
     e.add_argument("--no-truncate", dest="truncate", action="store_false",
                    help="fail on a text longer than the model's context instead of cutting it")
+    _weights_arg(e)
     e.set_defaults(func=_cmd_embed)
 
     g = sub.add_parser("generate", help="generate a completion for every prompt of a dataset",
@@ -185,6 +186,12 @@ def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
                         "leaving one CPU for Ray's read and write tasks)")
 
 
+def _weights_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", choices=("fastest", "f32", "f16", "bf16"), default=None,
+                   help="weight format (default: catalogue models in the fastest format for this CPU, your own "
+                        "file as it is; 'fastest' converts your float file too, once, into the cache)")
+
+
 def _generation_args(p: argparse.ArgumentParser, *, max_new_tokens: int = 256) -> None:
     p.add_argument("--max-new-tokens", type=_positive, default=max_new_tokens, metavar="N",
                    help=f"tokens to generate at most (default {max_new_tokens})")
@@ -248,7 +255,12 @@ def _prepare(args: argparse.Namespace, task: str, default_model: str,
     id_field = args.id_field
     if id_field is None and datasets.has_field(args.input, "id", args.format):
         id_field = "id"
-    model_path = models.resolve(args.model, default_model)
+    if task == "embed":
+        from .weights import resolve_model
+
+        model_path = resolve_model(args.model, default_model, args.weights).path
+    else:
+        model_path = models.resolve(args.model, default_model)
     settings = {**_settings(args, task, model_path, id_field), **extra}
     ckpt = Checkpoint(args.output, settings, input_path=args.input, resume=args.resume, overwrite=args.overwrite)
     if args.overwrite and out_fmt == "npy":

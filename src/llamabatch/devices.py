@@ -15,6 +15,7 @@ from typing import Any
 
 from . import _core
 from ._loader import cpu_choice
+from .weights import fastest_format
 
 logger = logging.getLogger("llamabatch")
 
@@ -42,7 +43,9 @@ def system_info() -> dict[str, Any]:
     ``cuda_version`` and ``cuda_architectures`` (None without CUDA),
     ``devices`` (one dict per device found: ``name`` such as "cpu" or "cuda:0",
     ``backend``, ``description``, ``kind``, ``memory_free``, ``memory_total`` in
-    bytes) and ``gpu`` (the name of the first GPU found, or None).
+    bytes), ``gpu`` (the name of the first GPU found, or None), and
+    ``weights`` / ``weights_reason``: the weight format a catalogue embedding
+    model runs in here by default, and why (:mod:`llamabatch.weights`).
     """
     from . import __version__
 
@@ -50,6 +53,7 @@ def system_info() -> dict[str, Any]:
     devices = _core.devices()
     gpus = [d["name"] for d in devices if d["kind"] in ("gpu", "igpu")]
     choice = cpu_choice()
+    weights = fastest_format(cpu_features(str(build["llama_cpp"])), on_gpu=bool(gpus))
     return {
         "llamabatch": __version__,
         "python": platform.python_version(),
@@ -61,6 +65,8 @@ def system_info() -> dict[str, Any]:
         **build,
         "devices": devices,
         "gpu": gpus[0] if gpus else None,
+        "weights": weights.format,
+        "weights_reason": weights.reason,
     }
 
 

@@ -10,6 +10,7 @@ from . import _core
 from ._checks import check_positive_int
 from .devices import load_model
 from ._progress import progress_callback
+from .weights import resolve_model
 
 Normalize = Union[bool, str, int, None]
 
@@ -76,6 +77,13 @@ class Embedder:
         n_gpu_layers: layers on the GPU. None (default): every layer when a
             GPU is found (CUDA builds), else the CPU; 0: the CPU; -1: all.
             :attr:`device` says where it runs.
+        weights: the weight format. None (default): a catalogue model in the
+            fastest format for where it runs (f32 on AVX2 CPUs, bf16 with
+            AVX-512 BF16, f16 on a GPU), a file of your own as it is;
+            "fastest": your own float file too; "f32", "f16" or "bf16": that
+            format. A file in another float format is converted once into the
+            cache (:func:`llamabatch.weights.converted_copy`). :attr:`weights`
+            and :attr:`weights_reason` say which runs and why.
         flash_attn: use flash attention (default True: faster for packed batches
             on the CPU). Try False if a model gives non-finite embeddings.
         parse_special: read a special token's text in a text ("[SEP]",
@@ -106,6 +114,7 @@ class Embedder:
         n_gpu_layers: int | None = None,
         flash_attn: bool = True,
         parse_special: bool = True,
+        weights: str | None = None,
         verbose: bool = False,
     ) -> None:
         self._norm = _norm_code(normalize)
@@ -113,8 +122,8 @@ class Embedder:
             _core.set_verbose(True)
         from . import models  # here, so `python -m llamabatch.models` runs without a double import
 
-        path = models.resolve(model, models.DEFAULT_EMBEDDING_MODEL)
-        self.model = load_model(path, n_gpu_layers)
+        self._resolved = resolve_model(model, models.DEFAULT_EMBEDDING_MODEL, weights, n_gpu_layers=n_gpu_layers)
+        self.model = load_model(self._resolved.path, n_gpu_layers)
         self._core = _core.Embedder(
             self.model,
             n_ctx=n_ctx or 0,
@@ -131,6 +140,16 @@ class Embedder:
     def device(self) -> str:
         """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
         return str(self.model.device)
+
+    @property
+    def weights(self) -> str:
+        """The weight format that runs: "f32", "f16", "bf16", or a quantization such as "q8_0"."""
+        return self._resolved.format
+
+    @property
+    def weights_reason(self) -> str:
+        """Why :attr:`weights` is the format that runs."""
+        return self._resolved.reason
 
     @property
     def parse_special(self) -> bool:
@@ -302,5 +321,5 @@ class Embedder:
         raise ValueError(f"truncate must be True, False or a positive token count, got {truncate!r}")
 
     def __repr__(self) -> str:
-        return (f"Embedder(model='{self.model.path}', pooling='{self.pooling}', n_embd={self.n_embd}, "
-                f"n_ctx={self.n_ctx}, n_batch={self.n_batch})")
+        return (f"Embedder(model='{self.model.path}', weights='{self.weights}', pooling='{self.pooling}', "
+                f"n_embd={self.n_embd}, n_ctx={self.n_ctx}, n_batch={self.n_batch}, device='{self.device}')")

