@@ -11,7 +11,9 @@ contenders embed exactly the same tokens.
 """
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 DEFAULT_N = 2000
 DEFAULT_SEED = 1234
@@ -109,3 +111,34 @@ ASKS = ["Describe {d} in one sentence.", "Give a short recipe for {d}.", "What c
         "List three ingredients of {d}.", "Write a two-line poem about {d}.",
         "Suggest a drink to serve with {d}, and say why.", "Tell me a fun fact about {d}.",
         "How do you pronounce {d}? Answer briefly."]
+
+
+# Fixed-length regimes for side-by-side embedding benchmarks (bench_embed_peers.py).
+# Word ranges give about 16 / 63 / 180 all-MiniLM-L6-v2 tokens per text (with [CLS]
+# and [SEP]); "long" stays well under the 256 tokens at which sentence-transformers
+# truncates that model, so every contender embeds the same tokens.
+REGIME_WORDS = {"short": (9, 15), "medium": (46, 56), "long": (140, 160)}
+REGIMES = (*REGIME_WORDS, "multilingual")
+MULTILINGUAL_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "multilingual_corpus.json"
+
+
+def multilingual_texts() -> list[str]:
+    """The texts of tests/data/multilingual_corpus.json, in file order."""
+    return [row["text"] for row in json.loads(MULTILINGUAL_CORPUS.read_text(encoding="utf-8"))]
+
+
+def make_regime_texts(regime: str, n: int, seed: int = DEFAULT_SEED) -> list[str]:
+    """n texts of one length regime; the same list for the same (regime, n, seed).
+
+    "short", "medium", "long": English sentences (the generator above) cut to a word
+    count drawn uniformly from REGIME_WORDS[regime]. "multilingual": the shipped
+    multilingual corpus repeated (and cut) to n texts; seed is unused there.
+    """
+    if regime == "multilingual":
+        base = multilingual_texts()
+        return [base[i % len(base)] for i in range(n)]
+    if regime not in REGIME_WORDS:
+        raise ValueError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    lo, hi = REGIME_WORDS[regime]
+    rng = random.Random(f"{regime}-{seed}")
+    return [make_text(rng, rng.randint(lo, hi)) for _ in range(n)]

@@ -1,6 +1,7 @@
 """Run by tests/test_portable.py in a fresh interpreter against a portable install:
-prints, as JSON, the CPU variant llamabatch chose and how its embeddings of the
-first N reference texts compare with sentence-transformers'.
+prints, as JSON, the CPU variant llamabatch chose, the weight format it would run a
+catalogue model in, and how its embeddings of the first N reference texts compare
+with sentence-transformers'.
 
     python portable_probe.py MODEL.gguf N
 """
@@ -30,6 +31,7 @@ def main() -> None:
         "cpu_variant_reason": info["cpu_variant_reason"],
         "cpu_variants": info["cpu_variants"],
         "compiled_features": info["cpu_features"],
+        "weights": info["weights"],
         "texts": len(texts),
         "min_cos": float(cos.min()),
     }))

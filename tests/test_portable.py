@@ -213,6 +213,8 @@ def test_each_variant_matches_the_reference(portable_site: Path, minilm_path: st
     assert (result["cpu_variant"], result["cpu_variant_reason"]) == (variant, f"forced by LLAMABATCH_CPU={variant}")
     assert result["texts"] > 100
     assert result["min_cos"] >= 0.9999, result
+    # The weight format follows the variant that runs, not the CPU underneath it.
+    assert result["weights"] == ("bf16" if variant == "avx512-bf16" else "f32"), result
     if variant == "x86-64-v2":
         assert "AVX" not in result["compiled_features"] and "SSSE3" in result["compiled_features"]
     if variant == "avx512-bf16":
