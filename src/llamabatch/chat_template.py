@@ -133,7 +133,7 @@ def template_source(model: _core.Model, chat_template: str | os.PathLike[str] | 
                              "prompt, or give one with chat_template=")
         return source, f"the chat template of {model_name}"
     if isinstance(chat_template, os.PathLike):
-        return _read(Path(chat_template)), f"chat template {os.fspath(chat_template)!r}"
+        return _read(Path(chat_template)), f"chat template {os.fspath(chat_template)!r} for {model_name}"
     if not isinstance(chat_template, str):
         raise TypeError(f"chat_template must be a str, a path or None, got {type(chat_template).__name__}")
     if "{" in chat_template:
@@ -142,7 +142,7 @@ def template_source(model: _core.Model, chat_template: str | os.PathLike[str] | 
     if named:
         return named, f"chat template {chat_template!r} of {model_name}"
     if chat_template and Path(chat_template).is_file():
-        return _read(Path(chat_template)), f"chat template {chat_template!r}"
+        return _read(Path(chat_template)), f"chat template {chat_template!r} for {model_name}"
     raise ValueError(f"chat_template {chat_template!r} is not a Jinja template, not the name of one stored in "
                      f"{model_name} (tokenizer.chat_template.<name>) and not a file")
 
