@@ -26,6 +26,7 @@ class ServerConfig:
     n_parallel: int = 16
     n_ctx: Optional[int] = None
     n_gpu_layers: Optional[int] = None
+    chat_template: Optional[str] = None  # Jinja text, a GGUF template's name or a file (Generator's chat_template)
     access_log: bool = True
 
     @property
@@ -79,6 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="most tokens (prompt + completion) per generation (default: the model's, at most 2048)")
     p.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                    help="layers on the GPU (CUDA builds; default: all when a GPU is found)")
+    p.add_argument("--chat-template", default=None, metavar="T",
+                   help="for /v1/chat/completions: a Jinja chat template, the name of one the GGUF stores "
+                        "(tokenizer.chat_template.NAME) or a file holding one (default: the GGUF's own)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false",
                    help="do not log a line per request")
 
@@ -99,5 +103,6 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         n_parallel=args.n_parallel,
         n_ctx=args.n_ctx,
         n_gpu_layers=args.n_gpu_layers,
+        chat_template=args.chat_template,
         access_log=args.access_log,
     )
