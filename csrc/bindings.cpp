@@ -288,20 +288,8 @@ std::vector<std::vector<llama_token>> token_sequences(const nb::sequence& seqs) 
 
 
 
-std::string message_field(nb::handle message, const char* key, size_t i) {
-    nb::object value;
-    try {
-        value = message[key];
-    } catch (nb::python_error&) {
-        throw InputError(i, "prompt " + std::to_string(i) + ": each message needs '" + key + "' (a dict with 'role' and 'content')");
-    }
-    if (!nb::isinstance<nb::str>(value)) {
-        throw WrongType("prompt " + std::to_string(i) + ": message '" + key + "' must be a str");
-    }
-    return nb::cast<std::string>(value);
-}
-
-// Prompts as Python gives them: a str, or a list of {"role", "content"} dicts.
+// Prompts as Python gives them: a str (a plain prompt: BOS and the text, special-token text kept as
+// text) or an array of token ids (a chat prompt that llamabatch.chat_template rendered and tokenized).
 std::vector<Prompt> prompt_inputs(const nb::sequence& prompts) {
     std::vector<Prompt> out;
     const size_t n = nb::len(prompts);
@@ -311,15 +299,14 @@ std::vector<Prompt> prompt_inputs(const nb::sequence& prompts) {
         Prompt in;
         if (nb::isinstance<nb::str>(p)) {
             in.text = nb::cast<std::string>(p);
-        } else if (nb::isinstance<nb::list>(p) || nb::isinstance<nb::tuple>(p)) {
-            in.is_messages = true;
-            for (nb::handle m : nb::cast<nb::sequence>(p)) {
-                in.messages.push_back({message_field(m, "role", i), message_field(m, "content", i)});
-            }
-            if (in.messages.empty()) throw InputError(i, "prompt " + std::to_string(i) + " is an empty list of messages");
+        } else if (nb::ndarray_check(p)) {
+            const std::string what = "prompts[" + std::to_string(i) + "]";
+            in.is_tokens = true;
+            in.tokens = to_tokens(p, what.c_str());
         } else {
             throw WrongType("prompts[" + std::to_string(i) + "] is " + std::string(Py_TYPE(p.ptr())->tp_name) +
-                            ": a prompt is a str or a list of {'role', 'content'} messages");
+                            ": a prompt is a str or an array of token ids (llamabatch.Generator renders "
+                            "messages with the model's chat template)");
         }
         out.push_back(std::move(in));
     }
@@ -554,7 +541,8 @@ NB_MODULE(_core, m) {
         .def_prop_ro("causal", &Model::causal, "False for BERT-like models that attend over the whole sequence.")
         .def_prop_ro("pooling", [](const Model& mo) { return pooling_name(mo.pooling()); },
                      "The pooling the GGUF asks for ('unspecified' when none).")
-        .def_prop_ro("chat_template", &Model::chat_template)
+        .def_prop_ro("chat_template", [](const Model& mo) { return mo.chat_template(); },
+                     "The GGUF's default chat template (tokenizer.chat_template), '' when it has none.")
         .def("meta", &Model::meta, "key"_a, "A metadata value as str ('' when absent).")
         .def("tokenize",
              [](const Model& mo, const std::string& text, bool add_special, bool parse_special) {
@@ -587,36 +575,51 @@ NB_MODULE(_core, m) {
              "Token ids of many texts (a list of int32 arrays), on n_threads (0: picked from the work).\n"
              "llama_cpp=True: llama.cpp's own tokenizer even for a BERT vocabulary, whose ids then differ\n"
              "from the reference's (for comparisons).")
-        .def("chat_tokens",
-             [](const Model& mo, const std::vector<std::pair<std::string, std::string>>& messages) {
-                 std::vector<ChatMessage> chat;
-                 for (const auto& [role, content] : messages) chat.push_back({role, content});
-                 std::vector<llama_token> t;
-                 {
-                     nb::gil_scoped_release release;
-                     t = chat_prompt_tokens(mo, chat);
-                 }
-                 return owned_copy(t.data(), t.size());
-             },
-             "messages"_a,
-             nb::sig("def chat_tokens(self, messages: collections.abc.Sequence[tuple[str, str]]) -> numpy.typing.NDArray[numpy.int32]"),
-             "Token ids of a chat prompt from (role, content) pairs, as Generator builds it: the template's\n"
-             "special tokens parsed, the messages' text never.")
         .def("prompt_tokens",
-             [](const Model& mo, nb::handle prompt, bool chat, std::optional<std::string> system) {
+             [](const Model& mo, nb::handle prompt) {
                  const std::vector<Prompt> inputs = prompt_inputs(nb::cast<nb::sequence>(nb::make_tuple(prompt)));
                  std::vector<llama_token> t;
                  {
                      nb::gil_scoped_release release;
-                     t = prompt_tokens(mo, inputs[0], chat, system);
+                     t = prompt_tokens(mo, inputs[0], false, std::nullopt);
                  }
                  return owned_copy(t.data(), t.size());
              },
-             "prompt"_a, "chat"_a = false, "system"_a = nb::none(),
-             nb::sig("def prompt_tokens(self, prompt: str | collections.abc.Sequence[collections.abc.Mapping[str, str]], "
-                     "chat: bool = False, system: str | None = None) -> numpy.typing.NDArray[numpy.int32]"),
-             "Token ids of one prompt as Generator builds them: messages through the chat template, a str\n"
-             "through it when chat is True (after system, if given), else as a plain prompt.")
+             "prompt"_a,
+             nb::sig("def prompt_tokens(self, prompt: str | numpy.typing.NDArray[numpy.int32]) -> "
+                     "numpy.typing.NDArray[numpy.int32]"),
+             "Token ids of one prompt as Generator's generate() builds them: a str as a plain prompt (the\n"
+             "model's BOS if it wants one, special-token text kept as text), token ids as they are.")
+        .def("named_chat_template",
+             [](const Model& mo, const std::string& name) { return mo.chat_template(name); }, "name"_a,
+             "The GGUF's chat template called name (tokenizer.chat_template.<name>), '' when absent.")
+        .def("token_text",
+             [](const Model& mo, llama_token token) {
+                 if (token < 0 || token >= mo.n_vocab()) {
+                     throw InvalidArgument("token " + std::to_string(token) + " is not in the vocabulary (0.." +
+                                           std::to_string(mo.n_vocab() - 1) + ")");
+                 }
+                 const char* text = llama_vocab_get_text(mo.vocab(), token);
+                 return nb::bytes(text, std::strlen(text));
+             },
+             "token"_a,
+             "A token's text as the vocabulary stores it (UTF-8 bytes): for a special token, the text that\n"
+             "tokenizing with parse_special reads as it, such as b'<|im_start|>'.")
+        .def_prop_ro("control_tokens",
+                     [](const Model& mo) {
+                         std::vector<llama_token> t;
+                         for (llama_token i = 0; i < mo.n_vocab(); ++i) {
+                             // The tokens tokenize() reads only with parse_special (llama-vocab.cpp's rule).
+                             if (llama_vocab_get_attr(mo.vocab(), i) &
+                                 (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_UNKNOWN)) {
+                                 t.push_back(i);
+                             }
+                         }
+                         return owned_copy(t.data(), t.size());
+                     },
+                     nb::for_getter(nb::sig("def control_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
+                     "Ids of the control and unknown tokens (int32 array): those that tokenize() reads from\n"
+                     "their text only with parse_special=True.")
         .def_prop_ro("eog_tokens",
                      [](const Model& mo) {
                          const std::vector<llama_token> t = eog_tokens(mo.vocab());
@@ -861,12 +864,10 @@ NB_MODULE(_core, m) {
                      nb::for_getter(nb::sig("def stats(self, /) -> dict[str, float]")))
         .def("reset_stats", &Generator::reset_stats)
         .def("generate",
-             [](Generator& g, nb::sequence prompts, bool chat, nb::object system, int32_t max_new_tokens,
+             [](Generator& g, nb::sequence prompts, int32_t max_new_tokens,
                 float temperature, int32_t top_k, float top_p, float min_p, int64_t seed,
                 std::vector<std::string> stop, bool ignore_eos, nb::object progress) {
                  const std::vector<Prompt> inputs = prompt_inputs(prompts);
-                 std::optional<std::string> system_text;
-                 if (!system.is_none()) system_text = nb::cast<std::string>(system);
                  const SamplingParams sp = sampling_params(temperature, top_k, top_p, min_p, seed, ignore_eos);
                  std::vector<GenerationResult> results;
                  ProgressFn on_progress = python_progress(std::move(progress));
@@ -874,7 +875,7 @@ NB_MODULE(_core, m) {
                      Exclusive busy(g.context());
                      std::vector<GenerationRequest> requests(inputs.size());
                      for (size_t i = 0; i < inputs.size(); ++i) {
-                         requests[i].prompt = prompt_tokens(g.model(), inputs[i], chat, system_text);
+                         requests[i].prompt = prompt_tokens(g.model(), inputs[i], false, std::nullopt);
                          requests[i].max_new_tokens = max_new_tokens;
                          requests[i].sampling = sp;
                          requests[i].stop = stop;
@@ -889,11 +890,10 @@ NB_MODULE(_core, m) {
                  }
                  return out;
              },
-             "prompts"_a, "chat"_a = false, "system"_a = nb::none(), "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
+             "prompts"_a, "max_new_tokens"_a = 256, "temperature"_a = 0.0f,
              "top_k"_a = 0, "top_p"_a = 1.0f, "min_p"_a = 0.0f, "seed"_a = -1,
              "stop"_a = std::vector<std::string>{}, "ignore_eos"_a = false, "progress"_a = nb::none(),
-             nb::sig("def generate(self, prompts: collections.abc.Sequence[str | collections.abc.Sequence["
-                     "collections.abc.Mapping[str, str]]], chat: bool = False, system: str | None = None, "
+             nb::sig("def generate(self, prompts: collections.abc.Sequence[str | numpy.typing.NDArray[numpy.int32]], "
                      "max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
                      "min_p: float = 0.0, seed: int = -1, stop: collections.abc.Sequence[str] = [], "
                      "ignore_eos: bool = False, progress: collections.abc.Callable[[int], object] | None = None) -> "

@@ -256,6 +256,25 @@ def test_generate_to_parquet(tmp_path):
     assert proc.returncode == 1 and ".parquet" in proc.stderr
 
 
+def test_generate_with_a_chat_template_file(tmp_path):
+    """--chat-template renders each prompt with the given template (here a file, read by
+    the CLI): the prompt token counts are that rendering's."""
+    src = tmp_path / "prompts.jsonl"
+    src.write_text(json.dumps({"id": 0, "text": "Name a fruit."}) + "\n")
+    template = tmp_path / "bare.jinja"
+    template.write_text("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                        "{{ '<|im_start|>assistant\\n' }}", encoding="utf-8")
+    out = tmp_path / "gen.parquet"
+    cli("generate", src, "-o", out, "--chat", "--chat-template", template, "--max-new-tokens", "4")
+    g = llamabatch.Generator(n_parallel=1, chat_template=template)
+    expected = g.generate_details(["Name a fruit."], chat=True, max_new_tokens=4)[0]
+    table = pq.read_table(out)
+    assert table.column("prompt_tokens").to_pylist() == [expected.prompt_tokens]
+    rendered = "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n"  # no default system turn
+    assert expected.prompt_tokens == len(g.model.tokenize(rendered, False, True))
+    assert table.column("generated_text").to_pylist() == [expected.text]
+
+
 # --------------------------------------------------------------------------- checkpoint states a kill can leave
 
 

@@ -397,3 +397,30 @@ def test_a_model_that_fails_to_load_exits_1(tmp_path: Path) -> None:
         s.kill()
     assert rc == 1
     assert "could not load the models" in s.log()
+
+
+GEMMA_LIKE = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+              "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+              "<|im_start|>assistant\n")
+
+
+def test_a_template_refusing_the_messages_is_a_400(smollm_path: str, tmp_path: Path) -> None:
+    """--chat-template (here a file) renders /v1/chat/completions; its raise_exception
+    is a 400 in OpenAI's shape naming the model and the reason, never a 500."""
+    template = tmp_path / "gemma_like.jinja"
+    template.write_text(GEMMA_LIKE, encoding="utf-8")
+    s = ServerProcess("--model", smollm_path, "--n-parallel", "1", "--n-ctx", "256",
+                      "--chat-template", str(template)).wait_ready()
+    try:
+        url = f"{s.url}/v1/chat/completions"
+        r = httpx.post(url, json={"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}],
+                                  "max_tokens": 2}, timeout=60)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert "refused these messages: System role not supported" in error["message"]
+        assert Path(smollm_path).name in error["message"]
+        assert error["type"] == "invalid_request_error" and error["param"] == "messages"
+        ok = httpx.post(url, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}, timeout=60)
+        assert ok.status_code == 200, ok.text
+    finally:
+        assert s.stop() == 0, s.log()[-3000:]

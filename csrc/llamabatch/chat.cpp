@@ -39,6 +39,7 @@ std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::stri
 
 std::vector<llama_token> prompt_tokens(const Model& model, const Prompt& prompt, bool chat,
                                        const std::optional<std::string>& system) {
+    if (prompt.is_tokens) return prompt.tokens;
     if (!prompt.is_messages && !chat) return plain_prompt_tokens(model, prompt.text);
     std::vector<ChatMessage> messages;
     if (system) messages.push_back({"system", *system});

@@ -24,14 +24,17 @@ std::string apply_chat_template(const Model& model, const std::vector<ChatMessag
 // with "<|...|>"-like text kept as text.
 std::vector<llama_token> plain_prompt_tokens(const Model& model, const std::string& text);
 
-// One prompt as a caller gives it: a text, or a list of messages.
+// One prompt as a caller gives it: a text, a list of messages, or token ids
+// (a chat prompt already rendered and tokenized, as the Python package does).
 struct Prompt {
     bool is_messages = false;
+    bool is_tokens = false;
     std::string text;
     std::vector<ChatMessage> messages;
+    std::vector<llama_token> tokens;
 };
 
-// The tokens a Generator decodes for a prompt. Messages always go through the
+// The tokens a Generator decodes for a prompt. Token ids are taken as they are. Messages always go through the
 // model's chat template; a text does when chat is true (as a user message),
 // else it is a plain prompt. A system message, if given, comes first in a chat.
 std::vector<llama_token> prompt_tokens(const Model& model, const Prompt& prompt, bool chat,

@@ -128,8 +128,8 @@ std::string Model::description() const {
     return n > 0 ? std::string(buf, static_cast<size_t>(std::min<int32_t>(n, sizeof(buf) - 1))) : std::string();
 }
 
-std::string Model::chat_template() const {
-    const char* tmpl = llama_model_chat_template(model_.get(), nullptr);
+std::string Model::chat_template(const std::string& name) const {
+    const char* tmpl = llama_model_chat_template(model_.get(), name.empty() ? nullptr : name.c_str());
     return tmpl ? std::string(tmpl) : std::string();
 }
 

@@ -65,8 +65,9 @@ public:
     // The reference-exact WordPiece tokenizer of a WPM (BERT) vocabulary, or
     // nullptr for other vocabularies (llama.cpp's tokenizer serves those).
     const WordPiece* wordpiece() const { return wordpiece_.get(); }
-    // The model's chat template, or "" when it has none.
-    std::string chat_template() const;
+    // The model's chat template, or "" when it has none. A name picks one of the
+    // GGUF's named templates (tokenizer.chat_template.<name>) instead of the default.
+    std::string chat_template(const std::string& name = "") const;
 
     // A metadata value as a string, or "" when the key is absent.
     std::string meta(const std::string& key) const;

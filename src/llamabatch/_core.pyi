@@ -2,7 +2,7 @@
 llamabatch's C++ core: Batch, Model, Context, Engine and Embedder over llama.cpp
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import overload
 
 import numpy
@@ -183,7 +183,10 @@ class Model:
         """The pooling the GGUF asks for ('unspecified' when none)."""
 
     @property
-    def chat_template(self) -> str: ...
+    def chat_template(self) -> str:
+        """
+        The GGUF's default chat template (tokenizer.chat_template), '' when it has none.
+        """
 
     def meta(self, key: str) -> str:
         """A metadata value as str ('' when absent)."""
@@ -198,16 +201,28 @@ class Model:
         from the reference's (for comparisons).
         """
 
-    def chat_tokens(self, messages: Sequence[tuple[str, str]]) -> numpy.typing.NDArray[numpy.int32]:
+    def prompt_tokens(self, prompt: str | numpy.typing.NDArray[numpy.int32]) -> numpy.typing.NDArray[numpy.int32]:
         """
-        Token ids of a chat prompt from (role, content) pairs, as Generator builds it: the template's
-        special tokens parsed, the messages' text never.
+        Token ids of one prompt as Generator's generate() builds them: a str as a plain prompt (the
+        model's BOS if it wants one, special-token text kept as text), token ids as they are.
         """
 
-    def prompt_tokens(self, prompt: str | Sequence[Mapping[str, str]], chat: bool = False, system: str | None = None) -> numpy.typing.NDArray[numpy.int32]:
+    def named_chat_template(self, name: str) -> str:
         """
-        Token ids of one prompt as Generator builds them: messages through the chat template, a str
-        through it when chat is True (after system, if given), else as a plain prompt.
+        The GGUF's chat template called name (tokenizer.chat_template.<name>), '' when absent.
+        """
+
+    def token_text(self, token: int) -> bytes:
+        """
+        A token's text as the vocabulary stores it (UTF-8 bytes): for a special token, the text that
+        tokenizing with parse_special reads as it, such as b'<|im_start|>'.
+        """
+
+    @property
+    def control_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        Ids of the control and unknown tokens (int32 array): those that tokenize() reads from
+        their text only with parse_special=True.
         """
 
     @property
@@ -366,7 +381,7 @@ class Generator:
 
     def reset_stats(self) -> None: ...
 
-    def generate(self, prompts: Sequence[str | Sequence[Mapping[str, str]]], chat: bool = False, system: str | None = None, max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = -1, stop: Sequence[str] = [], ignore_eos: bool = False, progress: Callable[[int], object] | None = None) -> list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int]]:
+    def generate(self, prompts: Sequence[str | numpy.typing.NDArray[numpy.int32]], max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = -1, stop: Sequence[str] = [], ignore_eos: bool = False, progress: Callable[[int], object] | None = None) -> list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int]]:
         """
         Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.
         """

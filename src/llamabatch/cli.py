@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     _io_args(g, field_flag="--prompt-field")
     _generation_args(g)
     g.add_argument("--chat", action="store_true", help="wrap each prompt in the model's chat template")
+    g.add_argument("--chat-template", default=None, metavar="T",
+                   help="with --chat: a Jinja chat template, the name of one the GGUF stores "
+                        "(tokenizer.chat_template.NAME) or a file holding one (default: the GGUF's own)")
     g.add_argument("--n-parallel", type=_positive, default=16, metavar="N", help="sequences decoding together (default 16)")
     g.add_argument("--n-ctx", type=_positive, default=None, help="context tokens (default: from the model)")
     g.set_defaults(func=_cmd_generate)
@@ -187,7 +190,9 @@ def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
 
 
 def _weights_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", choices=("fastest", "f32", "f16", "bf16"), default=None,
+    from .weights import CHOICES
+
+    p.add_argument("--weights", choices=[c for c in CHOICES if c], default=None,
                    help="weight format (default: catalogue models in the fastest format for this CPU, your own "
                         "file as it is; 'fastest' converts your float file too, once, into the cache)")
 
@@ -312,6 +317,15 @@ def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
     return {**sampling.as_kwargs(), "chat": args.chat, "system": args.system}
 
 
+def _chat_template(args: argparse.Namespace) -> str | None:
+    """--chat-template as Generator takes it; a file is read here, so that the checkpoint
+    records the template itself and Ray workers need not see the file."""
+    value: str | None = getattr(args, "chat_template", None)
+    if value and "{" not in value and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8")
+    return value
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     if args.ray:
         return _ray_job(args, "generate")
@@ -321,13 +335,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .runner import GenerateTask
 
     options = _generation_options(args)
+    chat_template = _chat_template(args)
     extra = {**options, "prompt_template": args.prompt_template, "n_parallel": args.n_parallel,
-             "n_ctx": args.n_ctx}
+             "n_ctx": args.n_ctx, **({"chat_template": chat_template} if chat_template is not None else {})}
     ckpt, model_path, id_field = _prepare(args, "generate", models.DEFAULT_GENERATION_MODEL, extra)
     if ckpt.already_complete:
         print(f"{args.output} is already complete; nothing to do")
         return 0
-    generator = Generator(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx, n_threads=args.threads)
+    generator = Generator(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx, n_threads=args.threads,
+                          chat_template=chat_template)
     task = GenerateTask(generator, options=options, template=args.prompt_template,
                         slice_size=max(64, 8 * args.n_parallel))
     return _finish(args, task, ckpt, id_field)
@@ -366,8 +382,9 @@ def _ray_job(args: argparse.Namespace, task: str) -> int:
     if task == "embed":
         options = {"truncate": args.truncate, **({"n_seq_max": args.batch_size} if args.batch_size else {})}
     else:
+        chat_template = _chat_template(args)
         options = {"n_parallel": args.n_parallel, "prompt_template": args.prompt_template, "n_ctx": args.n_ctx,
-                   **_generation_options(args)}
+                   **_generation_options(args), **({"chat_template": chat_template} if chat_template else {})}
     try:
         done = lray.run_file_job(task, args.input, args.output, fmt=fmt, text_field=args.text_field,
                                  id_field=args.id_field, model=args.model, threads=args.threads or 1,

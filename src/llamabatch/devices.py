@@ -53,12 +53,13 @@ def system_info() -> dict[str, Any]:
     devices = _core.devices()
     gpus = [d["name"] for d in devices if d["kind"] in ("gpu", "igpu")]
     choice = cpu_choice()
-    weights = fastest_format(cpu_features(str(build["llama_cpp"])), on_gpu=bool(gpus))
+    features = cpu_features(str(build["llama_cpp"]))
+    weights = fastest_format(features, on_gpu=bool(gpus))
     return {
         "llamabatch": __version__,
         "python": platform.python_version(),
         "cpu": _cpu_model(),
-        "cpu_features": cpu_features(str(build["llama_cpp"])),
+        "cpu_features": features,
         "cpu_variant": choice.variant,
         "cpu_variant_reason": choice.reason,
         "cpu_variants": list(choice.available),

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._checks import check_positive_int
+from .chat_template import ChatPrompter
 from .devices import load_model
 from ._progress import progress_callback
 
@@ -116,6 +117,26 @@ class GenerationEvent:
     error: Optional[str] = None  # why the request failed (finish_reason "error")
 
 
+def _input_error(i: int, message: str) -> _core.InputError:
+    """llamabatch.InputError (a ValueError) naming prompt i, as the core raises it."""
+    error = _core.InputError(message)
+    setattr(error, "index", i)  # as the bindings set it (the stub's InputError declares no fields)
+    return error
+
+
+def _message(i: int, message: Any) -> Message:
+    """A message of prompt i, checked: a mapping with str 'role' and 'content'."""
+    for key in ("role", "content"):
+        try:
+            value = message[key]
+        except (KeyError, TypeError, IndexError):
+            raise _input_error(i, f"prompt {i}: each message needs '{key}' (a dict with 'role' and 'content')") \
+                from None
+        if not isinstance(value, str):
+            raise TypeError(f"prompt {i}: message '{key}' must be a str")
+    return dict(message)
+
+
 def _completion(tokens: np.ndarray, text: bytes, finish: str, n_prompt: int) -> Completion:
     return Completion(text=text.decode("utf-8", errors="replace"), tokens=tokens, finish_reason=finish,
                       prompt_tokens=int(n_prompt), completion_tokens=len(tokens))
@@ -139,6 +160,10 @@ class Generator:
         n_gpu_layers: layers on the GPU. None (default): every layer when a
             GPU is found (CUDA builds), else the CPU; 0: the CPU; -1: all.
             :attr:`device` says where it runs.
+        chat_template: how chat prompts are rendered (see :meth:`generate_details`):
+            None for the GGUF's own template, a Jinja template (a str), the name
+            of a template the GGUF stores (``tokenizer.chat_template.<name>``) or
+            the path of a file holding one.
         verbose: show llama.cpp's log.
 
     Threads: one Generator may be shared by several Python threads; their calls
@@ -156,6 +181,7 @@ class Generator:
         n_batch: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
+        chat_template: str | os.PathLike[str] | None = None,
         verbose: bool = False,
     ) -> None:
         if verbose:
@@ -167,6 +193,17 @@ class Generator:
         self._core = _core.Generator(
             self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0
         )
+        # A template given is checked now; the GGUF's own when a chat prompt first needs it
+        # (a base model without one still generates plain prompts).
+        self._chat_template = chat_template
+        self._prompter = ChatPrompter(self.model, chat_template) if chat_template is not None else None
+
+    @property
+    def chat_prompter(self) -> ChatPrompter:
+        """What renders and tokenizes chat prompts (ValueError for a model without a template)."""
+        if self._prompter is None:
+            self._prompter = ChatPrompter(self.model, self._chat_template)
+        return self._prompter
 
     @property
     def device(self) -> str:
@@ -218,8 +255,11 @@ class Generator:
         """Completions with token ids, finish reasons and token counts.
 
         Args:
-            prompts: str prompts, or lists of ``{"role", "content"}`` messages
-                (always formatted with the model's chat template).
+            prompts: str prompts, lists of ``{"role", "content"}`` messages
+                (always rendered with the chat template), or arrays of token ids.
+                A chat prompt is the model's Jinja template rendered as
+                transformers renders it (:mod:`llamabatch.chat_template`); special-
+                token text inside a message stays text.
             max_new_tokens: most tokens generated per prompt.
             temperature: 0 is greedy; otherwise top_k, top_p, min_p then temperature.
             seed: makes each prompt's sample reproducible whatever n_parallel or slot.
@@ -229,9 +269,10 @@ class Generator:
                 ``n_ctx`` ends it first); llama.cpp server's option of the same
                 name. For fixed-length benchmarks: the text past the model's own
                 end is usually rambling.
-            chat: apply the model's own chat template to str prompts (a user
-                message, after ``system`` if given). A model without a template
-                (a base model) raises ValueError.
+            chat: apply the chat template to str prompts (a user message, after
+                ``system`` if given). A model without a template (a base model)
+                raises ValueError, as does a template that refuses the messages
+                (its ``raise_exception``).
             show_progress: a tqdm bar that moves as prompts finish.
         """
         if isinstance(prompts, (str, bytes)) or prompts is None:
@@ -239,18 +280,38 @@ class Generator:
         prompts = list(prompts)
         options = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                                   min_p=min_p, seed=seed, stop=stop or (), ignore_eos=ignore_eos)
-        if system is not None and not isinstance(system, str):
-            raise TypeError("system must be a str or None")
-
+        inputs = [self._core_prompt(i, p, chat, system) for i, p in enumerate(prompts)]
         with progress_callback(len(prompts), show_progress, unit="prompt", desc="generating") as progress:
-            raw = self._core.generate(prompts, chat=chat, system=system, progress=progress, **options.core_arguments())
+            raw = self._core.generate(inputs, progress=progress, **options.core_arguments())
         return [_completion(tokens, text, finish, n_prompt) for tokens, text, finish, n_prompt in raw]
 
     # ------------------------------------------------------------ one decode at a time
     def prompt_tokens(self, prompt: Prompt, *, chat: bool = False, system: str | None = None) -> np.ndarray:
-        """The token ids a prompt becomes, as :meth:`generate_details` builds them
-        (the same C++ code: ``Model.prompt_tokens``)."""
-        return self.model.prompt_tokens(prompt, chat=chat, system=system)
+        """The token ids a prompt becomes, as :meth:`generate_details` builds them."""
+        core = self._core_prompt(0, prompt, chat, system)
+        return self.model.prompt_tokens(core) if isinstance(core, str) else np.asarray(core)
+
+    def _core_prompt(self, i: int, prompt: Any, chat: bool, system: str | None) -> Any:
+        """What the core's generate() takes for a prompt: a plain str as it is, a chat
+        prompt as token ids; anything else as it is, for the core to refuse."""
+        if system is not None and not isinstance(system, str):
+            raise TypeError("system must be a str or None")
+        if isinstance(prompt, str):
+            if not chat:
+                return prompt
+            messages: list[Message] = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, (list, tuple)):
+            if not prompt:
+                raise _input_error(i, f"prompt {i} is an empty list of messages")
+            messages = [_message(i, m) for m in prompt]
+        else:
+            return prompt
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        try:
+            return self.chat_prompter.tokens(messages)
+        except ValueError as e:
+            raise _input_error(i, f"prompt {i}: {e}") from None
 
     def submit(self, prompt: Prompt | np.ndarray, options: SamplingOptions | None = None, *, chat: bool = False,
                system: str | None = None) -> int:

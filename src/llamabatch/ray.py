@@ -254,7 +254,7 @@ def generate_dataset(
             With a ``seed`` each row's sample is reproducible whatever worker runs it.
         prompt_template: a str with ``{prompt}`` where each row's prompt goes.
         generator_options: further :class:`llamabatch.Generator` arguments
-            (``n_ctx``, ``n_batch``, ``n_gpu_layers``).
+            (``n_ctx``, ``n_batch``, ``n_gpu_layers``, ``chat_template``).
 
     Returns:
         a Dataset with the input's columns plus ``generated_text`` (str),

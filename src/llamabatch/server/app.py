@@ -179,7 +179,7 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         try:
             prompt = await _off_loop_if_long(lambda: generator.prompt_tokens(messages),
                                              sum(len(m["content"]) for m in messages))
-        except ValueError as e:  # no chat template (a base model), or a template llama.cpp does not know
+        except ValueError as e:  # no chat template (a base model), or the template refused the messages
             raise bad_request(str(e), param="messages") from None
         if body.max_tokens is not None and body.max_completion_tokens is not None:
             raise bad_request("give 'max_completion_tokens' or 'max_tokens', not both", param="max_tokens")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..weights import CHOICES
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -27,6 +29,7 @@ class ServerConfig:
     n_ctx: Optional[int] = None
     n_gpu_layers: Optional[int] = None
     weights: Optional[str] = None  # the embedding model's weight format (llamabatch.weights)
+    chat_template: Optional[str] = None  # Jinja text, a GGUF template's name or a file (Generator's chat_template)
     access_log: bool = True
 
     @property
@@ -80,9 +83,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="most tokens (prompt + completion) per generation (default: the model's, at most 2048)")
     p.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                    help="layers on the GPU (CUDA builds; default: all when a GPU is found)")
-    p.add_argument("--weights", choices=("fastest", "f32", "f16", "bf16"), default=None,
+    p.add_argument("--weights", choices=[c for c in CHOICES if c], default=None,
                    help="the embedding model's weight format (default: a catalogue model in the fastest format "
                         "for this CPU, a file as it is; 'fastest' converts a float file too, once, into the cache)")
+    p.add_argument("--chat-template", default=None, metavar="T",
+                   help="for /v1/chat/completions: a Jinja chat template, the name of one the GGUF stores "
+                        "(tokenizer.chat_template.NAME) or a file holding one (default: the GGUF's own)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false",
                    help="do not log a line per request")
 
@@ -104,5 +110,6 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         n_ctx=args.n_ctx,
         n_gpu_layers=args.n_gpu_layers,
         weights=args.weights,
+        chat_template=args.chat_template,
         access_log=args.access_log,
     )

@@ -75,7 +75,7 @@ class ServedModels:
             self.embeddings.start()
         if self.generation_path is not None:
             generator = Generator(self.generation_path, n_parallel=c.n_parallel, n_ctx=c.n_ctx, n_threads=c.threads,
-                                  n_gpu_layers=c.n_gpu_layers)
+                                  n_gpu_layers=c.n_gpu_layers, chat_template=c.chat_template)
             log.info("generation model %s on %s: %s", self.generation_id, generator.device, generator)
             self.generation = GenerationScheduler(generator, self.generation_id or "", self.metrics,
                                                   c.max_queued_tokens)
