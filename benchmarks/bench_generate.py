@@ -44,7 +44,7 @@ def transformers_peer(model_path, prompts, batch_size: int, max_new_tokens: int,
 
     torch.set_num_threads(threads)
     lc = _core.Model(str(model_path))
-    eog = lc.eog_tokens.tolist()
+    eog = lc.declared_end_tokens.tolist()
     pad = eog[0]
     folder, name = str(model_path.parent), model_path.name
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

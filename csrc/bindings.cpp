@@ -620,13 +620,14 @@ NB_MODULE(_core, m) {
                      nb::for_getter(nb::sig("def control_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
                      "Ids of the control and unknown tokens (int32 array): those that tokenize() reads from\n"
                      "their text only with parse_special=True.")
-        .def_prop_ro("eog_tokens",
+        .def_prop_ro("declared_end_tokens",
                      [](const Model& mo) {
-                         const std::vector<llama_token> t = eog_tokens(mo.vocab());
+                         const std::vector<llama_token> t = mo.declared_end_tokens();
                          return owned_copy(t.data(), t.size());
                      },
-                     nb::for_getter(nb::sig("def eog_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
-                     "End-of-generation token ids (int32 array): the tokens that end a Generator completion.")
+                     nb::for_getter(nb::sig("def declared_end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
+                     "The end-of-generation token ids the GGUF declares (int32 array): its eos, and its eot and\n"
+                     "eom when it names them; not tokens llama.cpp takes as ends by their text.")
         .def("__repr__", [](const Model& mo) {
             return "Model('" + mo.path() + "', architecture='" + mo.architecture() + "')";
         });
@@ -844,18 +845,23 @@ NB_MODULE(_core, m) {
     nb::class_<Generator>(m, "Generator", "Continuous-batching generation (see llamabatch.Generator).")
         .def("__init__",
              [](Generator* self, Model& model, int32_t n_parallel, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                bool flash_attn) {
+                bool flash_attn, std::vector<llama_token> end_tokens) {
                  GenerationOptions o;
                  o.n_parallel = n_parallel;
                  o.n_ctx = n_ctx;
                  o.n_batch = n_batch;
                  o.n_threads = n_threads;
                  o.flash_attn = flash_attn;
+                 o.end_tokens = std::move(end_tokens);
                  nb::gil_scoped_release release;
                  new (self) Generator(model, o);
              },
              "model"_a, "n_parallel"_a = 16, "n_ctx"_a = 0, "n_batch"_a = 0, "n_threads"_a = 0, "flash_attn"_a = true,
-             nb::keep_alive<1, 2>())
+             "end_tokens"_a = std::vector<llama_token>{}, nb::keep_alive<1, 2>())
+        .def_prop_ro("end_tokens",
+                     [](const Generator& g) { return owned_copy(g.end_tokens().data(), g.end_tokens().size()); },
+                     nb::for_getter(nb::sig("def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
+                     "The token ids that end a sequence (int32 array); ignore_eos bans them.")
         .def_prop_ro("n_parallel", [](const Generator& g) { return g.settings().n_seq_max; })
         .def_prop_ro("n_ctx", [](const Generator& g) { return g.settings().n_ctx; })
         .def_prop_ro("n_batch", [](const Generator& g) { return g.settings().n_batch; })

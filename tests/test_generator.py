@@ -94,13 +94,11 @@ def test_end_of_generation_stops(gen16):
     assert d.finish_reason == "stop" and d.completion_tokens < 64
 
 
-def test_eog_tokens(gen16):
-    eog = gen16.model.eog_tokens
-    assert eog.dtype == np.int32 and eog.ndim == 1
+def test_end_tokens(gen16):
     # SmolLM2-Instruct ends chat turns with <|im_end|>; an ordinary word is not an end.
     im_end = gen16.model.tokenize("<|im_end|>", add_special=False, parse_special=True).tolist()
-    assert len(im_end) == 1 and im_end[0] in eog.tolist()
-    assert gen16.model.tokenize(" yes", add_special=False)[0] not in eog.tolist()
+    assert len(im_end) == 1 and im_end[0] in gen16.end_tokens
+    assert gen16.model.tokenize(" yes", add_special=False)[0] not in gen16.end_tokens
 
 
 def test_ignore_eos_runs_to_max_new_tokens(gen16):
@@ -112,7 +110,7 @@ def test_ignore_eos_runs_to_max_new_tokens(gen16):
     # Greedy: the same tokens up to where the model would have stopped, and no
     # end-of-generation token anywhere after.
     assert full.tokens[:short.completion_tokens].tolist() == short.tokens.tolist()
-    eog = set(gen16.model.eog_tokens.tolist())
+    eog = set(gen16.end_tokens)
     assert not eog & set(full.tokens.tolist())
     # Sampled (temperature, seed) too.
     [sampled] = gen16.generate_details(prompt, chat=True, max_new_tokens=48, ignore_eos=True, temperature=0.8,

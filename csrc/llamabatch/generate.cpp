@@ -54,6 +54,11 @@ ContextSettings derive_generation_settings(const Model& model, const GenerationO
         throw InvalidArgument("n_ctx " + str(o.n_ctx) + " is above the " + str(n_ctx_train) +
                               " tokens this model was trained on; use n_ctx <= " + str(n_ctx_train));
     }
+    for (llama_token t : o.end_tokens) {
+        if (t < 0 || t >= model.n_vocab()) {
+            throw InvalidArgument("end token " + str(t) + " is outside the vocabulary 0.." + str(model.n_vocab() - 1));
+        }
+    }
     ContextSettings s;
     s.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(n_ctx_train, kDefaultSequenceContext);
     s.n_batch = o.n_batch > 0 ? o.n_batch : std::max(512, o.n_parallel);
@@ -100,7 +105,8 @@ Generator::Generator(Model& model, const GenerationOptions& options)
       batch_(context_->settings().n_batch, context_->settings().n_seq_max),
       slots_(static_cast<size_t>(context_->settings().n_seq_max)) {
     for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq_id = static_cast<llama_seq_id>(i);
-    eog_ = eog_tokens(model_.vocab());  // once: a scan of the whole vocabulary
+    end_tokens_ = options.end_tokens.empty() ? model_.declared_end_tokens() : options.end_tokens;
+    shown_as_text_ = model_.text_tokens_made_control();
 }
 
 Generator::~Generator() = default;
@@ -173,7 +179,7 @@ void Generator::admit() {
         slot.emitted = 0;
         slot.longest_stop = 0;
         for (const auto& stop : slot.request.stop) slot.longest_stop = std::max(slot.longest_stop, stop.size());
-        slot.sampler = make_sampler(slot.request.sampling, eog_, model_.n_vocab());
+        slot.sampler = make_sampler(slot.request.sampling, end_tokens_, model_.n_vocab());
         slot.result = GenerationResult{};
         slot.result.prompt_tokens = static_cast<int32_t>(slot.request.prompt.size());
         stats_.prompt_tokens += static_cast<int64_t>(slot.request.prompt.size());
@@ -182,7 +188,7 @@ void Generator::admit() {
 
 bool Generator::accept_token(Slot& slot, llama_token token) {
     const llama_vocab* vocab = model_.vocab();
-    if (llama_vocab_is_eog(vocab, token)) {
+    if (std::find(end_tokens_.begin(), end_tokens_.end(), token) != end_tokens_.end()) {
         slot.result.finish = FinishReason::Stop;
         return false;
     }
@@ -190,7 +196,8 @@ bool Generator::accept_token(Slot& slot, llama_token token) {
     ++stats_.generated_tokens;
 
     char piece[256];
-    const int32_t n = llama_token_to_piece(vocab, token, piece, sizeof(piece), 0, false);
+    const bool special = std::binary_search(shown_as_text_.begin(), shown_as_text_.end(), token);
+    const int32_t n = llama_token_to_piece(vocab, token, piece, sizeof(piece), 0, special);
     if (n > 0) slot.result.text.append(piece, static_cast<size_t>(n));
 
     std::string& text = slot.result.text;

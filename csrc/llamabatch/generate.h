@@ -30,6 +30,10 @@ struct GenerationOptions {
     int32_t n_batch = 0;      // tokens per decode; 0: max(512, n_parallel)
     int32_t n_threads = 0;
     bool flash_attn = true;
+    // Tokens that end a sequence (and that ignore_eos bans); empty: the ones
+    // the GGUF declares (Model::declared_end_tokens). The Python Generator adds
+    // the end-of-turn token of the model's chat template.
+    std::vector<llama_token> end_tokens;
 };
 
 // Throws InvalidArgument naming the fix when the options cannot work.
@@ -113,6 +117,8 @@ public:
     size_t n_running() const;
 
     const GenerationStats& stats() const { return stats_; }
+    // The tokens that end a sequence (GenerationOptions::end_tokens).
+    const std::vector<llama_token>& end_tokens() const { return end_tokens_; }
     void reset_stats() { stats_ = {}; }
 
 private:
@@ -134,7 +140,8 @@ private:
     std::deque<Queued> queue_;
     RequestId next_id_ = 1;
     GenerationStats stats_;
-    std::vector<llama_token> eog_;  // end-of-generation tokens, banned for ignore_eos
+    std::vector<llama_token> end_tokens_;  // a sampled one ends its sequence; banned for ignore_eos
+    std::vector<llama_token> shown_as_text_;  // Model::text_tokens_made_control: rendered, not dropped
 };
 
 // The length of the longest prefix of s that does not end inside a UTF-8 character.

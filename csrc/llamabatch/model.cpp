@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "llamabatch/devices.h"
 #include "llamabatch/errors.h"
+#include "llamabatch/gguf_file.h"
 
 namespace llamabatch {
 
@@ -113,6 +116,34 @@ std::string Model::meta(const std::string& key) const {
     std::vector<char> buf(static_cast<size_t>(n) + 1);
     llama_model_meta_val_str(model_.get(), key.c_str(), buf.data(), buf.size());
     return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+std::vector<llama_token> Model::declared_end_tokens() const {
+    std::vector<llama_token> out;
+    auto add = [&](llama_token t) {
+        if (t >= 0 && t < n_vocab() && std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+    };
+    add(llama_vocab_eos(vocab()));
+    // llama_vocab_eot() would also name a token found by its text; the keys are what the file says.
+    for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
+        const std::string v = meta(key);
+        if (!v.empty() && std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); }) &&
+            v.size() < 10) {
+            add(static_cast<llama_token>(std::stol(v)));
+        }
+    }
+    return out;
+}
+
+std::vector<llama_token> Model::text_tokens_made_control() const {
+    const std::vector<int> types = GgufHeader(path_).token_types();
+    std::vector<llama_token> out;
+    for (llama_token t = 0; t < static_cast<llama_token>(types.size()) && t < n_vocab(); ++t) {
+        const bool typed_special = types[t] == LLAMA_TOKEN_TYPE_CONTROL || types[t] == LLAMA_TOKEN_TYPE_UNKNOWN ||
+                                   types[t] == LLAMA_TOKEN_TYPE_UNUSED;
+        if (!typed_special && (llama_vocab_get_attr(vocab(), t) & LLAMA_TOKEN_ATTR_CONTROL)) out.push_back(t);
+    }
+    return out;
 }
 
 bool Model::meta_flag(const std::string& key, bool absent) const {

@@ -69,6 +69,17 @@ public:
     // GGUF's named templates (tokenizer.chat_template.<name>) instead of the default.
     std::string chat_template(const std::string& name = "") const;
 
+    // The end-of-generation tokens the GGUF declares: its eos (or the
+    // vocabulary type's default), and its eot and eom when it names them.
+    // Not llama.cpp's llama_vocab_is_eog, which also takes tokens by their
+    // text (Gemma 3's user-defined "</s>", which any HTML ends with).
+    std::vector<llama_token> declared_end_tokens() const;
+    // Tokens llama.cpp's loader made control tokens by their text although the
+    // file types them otherwise (Gemma 3's user-defined "</s>"): when a model
+    // writes one it is text, as the model's own tokenizer decodes it. Sorted;
+    // reads the file's header.
+    std::vector<llama_token> text_tokens_made_control() const;
+
     // A metadata value as a string, or "" when the key is absent.
     std::string meta(const std::string& key) const;
     // A boolean metadata value ("true"/"1", "false"/"0"); `absent` when the key

@@ -21,14 +21,6 @@ void validate(const SamplingParams& p) {
     }
 }
 
-std::vector<llama_token> eog_tokens(const llama_vocab* vocab) {
-    std::vector<llama_token> out;
-    const int32_t n = llama_vocab_n_tokens(vocab);
-    for (llama_token t = 0; t < n; ++t) {
-        if (llama_vocab_is_eog(vocab, t)) out.push_back(t);
-    }
-    return out;
-}
 
 SamplerPtr make_sampler(const SamplingParams& p, const std::vector<llama_token>& eog, int32_t n_vocab) {
     validate(p);

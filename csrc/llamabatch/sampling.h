@@ -28,14 +28,11 @@ struct SamplerFree {
 };
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerFree>;
 
-// Every end-of-generation token of the vocabulary (what ignore_eos bans).
-std::vector<llama_token> eog_tokens(const llama_vocab* vocab);
-
 // greedy when temperature == 0; else top-k, top-p, min-p, temperature, then a
 // seeded draw. A fresh chain per sequence, so a seed gives the same sample
 // whatever the slot or the number of parallel sequences. With ignore_eos the
-// chain starts with a -inf logit bias on eog (from eog_tokens; n_vocab is the
-// vocabulary size).
+// chain starts with a -inf logit bias on eog (the Generator's end tokens;
+// n_vocab is the vocabulary size).
 SamplerPtr make_sampler(const SamplingParams& params, const std::vector<llama_token>& eog = {},
                         int32_t n_vocab = 0);
 

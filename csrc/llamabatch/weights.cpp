@@ -3,17 +3,13 @@
 #include <filesystem>
 #include <memory>
 
-#include "gguf.h"
 #include "llama.h"
 #include "llamabatch/errors.h"
+#include "llamabatch/gguf_file.h"
 #include "llamabatch/model.h"
 
 namespace llamabatch {
 namespace {
-
-struct GgufFree {
-    void operator()(gguf_context* g) const { gguf_free(g); }
-};
 
 // general.file_type values (llama_ftype) by the names llama.cpp's tools use.
 std::string ftype_name(int64_t ftype) {
@@ -51,18 +47,8 @@ bool is_float(const std::string& format) { return format == "f32" || format == "
 }  // namespace
 
 std::string weight_format_of_file(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) throw NotFound("model file '" + path + "' does not exist");
-    init_backend();  // llamabatch's log callback, before gguf can log
-    gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
-    std::unique_ptr<gguf_context, GgufFree> gguf(gguf_init_from_file(path.c_str(), params));
-    if (!gguf) throw ModelError("'" + path + "' is not a GGUF file llama.cpp can read");
-    const int64_t key = gguf_find_key(gguf.get(), "general.file_type");
-    if (key < 0) return "unknown";
-    switch (gguf_get_kv_type(gguf.get(), key)) {
-        case GGUF_TYPE_UINT32: return ftype_name(gguf_get_val_u32(gguf.get(), key));
-        case GGUF_TYPE_INT32: return ftype_name(gguf_get_val_i32(gguf.get(), key));
-        default: return "unknown";
-    }
+    const long long ftype = GgufHeader(path).integer("general.file_type", -1);
+    return ftype < 0 ? "unknown" : ftype_name(ftype);
 }
 
 void convert_weights(const std::string& src, const std::string& dst, const std::string& format, int n_threads) {

@@ -226,9 +226,10 @@ class Model:
         """
 
     @property
-    def eog_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
+    def declared_end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
         """
-        End-of-generation token ids (int32 array): the tokens that end a Generator completion.
+        The end-of-generation token ids the GGUF declares (int32 array): its eos, and its eot and
+        eom when it names them; not tokens llama.cpp takes as ends by their text.
         """
 
     def __repr__(self) -> str: ...
@@ -362,7 +363,11 @@ class Embedder:
 class Generator:
     """Continuous-batching generation (see llamabatch.Generator)."""
 
-    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True) -> None: ...
+    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True, end_tokens: Sequence[int] = []) -> None: ...
+
+    @property
+    def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
+        """The token ids that end a sequence (int32 array); ignore_eos bans them."""
 
     @property
     def n_parallel(self) -> int: ...

@@ -177,6 +177,23 @@ class ChatPrompter:
         self.template = ChatTemplate(source, name=name, variables=special_token_texts(model))
         self._control = frozenset(int(t) for t in model.control_tokens)
 
+    def end_of_turn_token(self) -> Optional[int]:
+        """The control token the template closes an assistant turn with (``<|im_end|>``,
+        ``<end_of_turn>``), or None when it writes none: a reply ends there.
+
+        Found by rendering a user turn and an assistant turn with placeholders for
+        their text, and reading the first control token after the assistant's."""
+        marks = [f"LLAMABATCH{uuid.uuid4().hex[:12]}M{i}X" for i in range(2)]
+        turns = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
+        frame = self._frame(turns, marks, lambda i, m: m, add_generation_prompt=False)
+        if frame is None:
+            return None
+        for kind, piece in self._split_special(frame[2]):
+            if kind == "special":
+                [token] = self.model.tokenize(piece, False, True).tolist()
+                return int(token)
+        return None
+
     def text(self, messages: Sequence[Message]) -> str:
         """The prompt text, as transformers' ``apply_chat_template(..., add_generation_prompt=True)``."""
         return self.template.render(messages)
@@ -231,12 +248,12 @@ class ChatPrompter:
         return pieces
 
     def _frame(self, messages: Sequence[Message], marks: list[str],
-               content: Callable[[int, str], str]) -> Optional[list[str]]:
+               content: Callable[[int, str], str], *, add_generation_prompt: bool = True) -> Optional[list[str]]:
         """The template's text around each message: len(messages) + 1 strings, when each
         placeholder appears exactly once and in order; else None."""
         marked = [{**m, "content": content(i, marks[i])} for i, m in enumerate(messages)]
         try:
-            skeleton = self.template.render(marked)
+            skeleton = self.template.render(marked, add_generation_prompt=add_generation_prompt)
         except ValueError:
             return None  # a template that reads the content (and dislikes the placeholder)
         frame, start = [], 0

@@ -142,6 +142,16 @@ def _completion(tokens: np.ndarray, text: bytes, finish: str, n_prompt: int) -> 
                       prompt_tokens=int(n_prompt), completion_tokens=len(tokens))
 
 
+def end_tokens(model: _core.Model, prompter: ChatPrompter | None) -> list[int]:
+    """What ends a completion on ``model``: the GGUF's declared end tokens and the
+    end-of-turn token of ``prompter``'s template (see :attr:`Generator.end_tokens`)."""
+    tokens = [int(t) for t in model.declared_end_tokens]
+    turn_end = prompter.end_of_turn_token() if prompter is not None else None
+    if turn_end is not None and turn_end not in tokens:
+        tokens.append(turn_end)
+    return tokens
+
+
 class Generator:
     """Generates text for many prompts at once on a GGUF model.
 
@@ -190,13 +200,18 @@ class Generator:
 
         path = models.resolve(model, models.DEFAULT_GENERATION_MODEL)
         self.model = load_model(path, n_gpu_layers)
-        self._core = _core.Generator(
-            self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0
-        )
-        # A template given is checked now; the GGUF's own when a chat prompt first needs it
-        # (a base model without one still generates plain prompts).
+        # A template given must work; a model without one of its own still generates plain prompts.
         self._chat_template = chat_template
         self._prompter = ChatPrompter(self.model, chat_template) if chat_template is not None else None
+        if self._prompter is None and self.model.chat_template:
+            try:
+                self._prompter = ChatPrompter(self.model)
+            except ValueError:
+                pass  # a GGUF template that does not compile: chat prompts say so when asked for
+        self._core = _core.Generator(
+            self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0,
+            end_tokens=end_tokens(self.model, self._prompter),
+        )
 
     @property
     def chat_prompter(self) -> ChatPrompter:
@@ -204,6 +219,13 @@ class Generator:
         if self._prompter is None:
             self._prompter = ChatPrompter(self.model, self._chat_template)
         return self._prompter
+
+    @property
+    def end_tokens(self) -> list[int]:
+        """The token ids that end a completion: the ones the GGUF declares (eos, and
+        eot and eom when it names them) and the end-of-turn token of the chat template.
+        Tokens llama.cpp would take as ends by their text alone (Gemma 3's ``</s>``) are not."""
+        return [int(t) for t in self._core.end_tokens]
 
     @property
     def device(self) -> str:
