@@ -59,7 +59,7 @@ def pack_tree(out: Path) -> Path:
     pin = fetch_llama_cpp.read_pin()
     sdist = fetch_llama_cpp.download_sdist(pin)
     tree = out / "llama.cpp"
-    fetch_llama_cpp.extract(sdist, tree, pin, keep=wanted)
+    fetch_llama_cpp.extract(sdist, tree, pin, keep=wanted, patches=fetch_llama_cpp.our_patches())
     target = out / "llama.cpp.tar.gz"
     with tarfile.open(target, "w:gz", compresslevel=9) as tar:
         tar.add(tree, arcname="llama.cpp")

@@ -96,9 +96,10 @@ def test_cpp_package_builds_installs_and_runs() -> None:
     assert result.returncode == 0, f"ctest failed:\n{_tail(result.stdout, 200)}"
     assert "100% tests passed" in result.stdout, _tail(result.stdout)
     # core_check: the core from C++ (batches, engine, embeddings, generation, bad input);
-    # core_check_sanitized: the same under AddressSanitizer + UBSan with leak detection.
+    # core_check_sanitized: the same under AddressSanitizer + UBSan with leak detection;
+    # ggml_patches_check: the kernels vendor/patches/ changes, against double-precision references.
     for name in ("package_install", "package_example_build", "package_example_run", "core_check",
-                 "core_check_sanitized"):
+                 "core_check_sanitized", "ggml_patches_check"):
         assert re.search(rf"Test\s+#\d+: {name} \.+\s+Passed", result.stdout), (
             f"ctest did not run {name}:\n{_tail(result.stdout)}"
         )

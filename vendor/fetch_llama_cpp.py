@@ -7,6 +7,13 @@ sha256, and only the parts that the build and the model converter need are
 extracted.  The build runs this script by itself when the tree is missing, so a
 plain ``pip install .`` needs no other step.
 
+The patches in vendor/patches/ (unified diffs against the pinned tree, applied in
+name order) are applied as the tree is extracted; each says in its own comments
+what it changes and why, and vendor/patches/README.md lists them with the tests
+that prove them. The stamp file names the pin and every patch's sha256, so editing
+a patch re-extracts the tree at the next build. A patch that no longer applies
+stops the build with the file and line of the hunk that failed.
+
 Usage: python vendor/fetch_llama_cpp.py [--dest DIR] [--sdist FILE]
 """
 from __future__ import annotations
@@ -14,16 +21,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
 PIN_FILE = HERE / "llama_cpp.pin"
+PATCH_DIR = HERE / "patches"
 STAMP_NAME = ".llamabatch-pin"
 
 # Paths inside the sdist's llama.cpp tree that the build or the converter use.
@@ -117,8 +126,69 @@ def wanted(rel: str) -> bool:
     return parts[0] in KEEP_DIRS
 
 
-def extract(sdist: Path, dest: Path, pin: dict[str, str], keep: Callable[[str], bool] = wanted) -> None:
-    """Extract the files of the sdist's llama.cpp tree that ``keep`` accepts (by path in the tree)."""
+def our_patches() -> list[Path]:
+    """vendor/patches/*.patch in the order they apply."""
+    return sorted(PATCH_DIR.glob("*.patch"))
+
+
+def stamp_text(pin: dict[str, str], patches: Sequence[Path] = ()) -> str:
+    lines = [f"{pin['package']}=={pin['version']} {pin['sha256']}"]
+    lines += [f"patch {p.name} {sha256_of(p)}" for p in patches]
+    return "\n".join(lines) + "\n"
+
+
+_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def apply_patch(tree: Path, patch: Path) -> None:
+    """Apply a unified diff (paths as a/FILE, b/FILE under ``tree``) exactly: every
+    hunk's context must match the file at the line the hunk names, or SystemExit."""
+    lines = patch.read_text(encoding="utf-8").splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        if not (lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")):
+            i += 1
+            continue
+        name = lines[i + 1][4:].split("\t")[0].strip()
+        name = name[2:] if name.startswith("b/") else name
+        target = tree / name
+        if not target.is_file():
+            raise SystemExit(f"{patch.name}: {name} is not in the pinned tree")
+        with open(target, encoding="utf-8", newline="") as f:
+            source = f.read().splitlines(keepends=True)
+        out: list[str] = []
+        done = 0  # lines of source already copied or replaced
+        i += 2
+        while i < len(lines) and lines[i].startswith("@@"):
+            m = _HUNK.match(lines[i])
+            if not m:
+                raise SystemExit(f"{patch.name}: cannot read the hunk header {lines[i].strip()!r}")
+            old_count = 1 if m.group(2) is None else int(m.group(2))
+            start = int(m.group(1)) - (1 if old_count else 0)
+            old: list[str] = []
+            new: list[str] = []
+            i += 1
+            while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\"):
+                tag, text = lines[i][0], lines[i][1:]
+                if tag in " -":
+                    old.append(text)
+                if tag in " +":
+                    new.append(text)
+                i += 1
+            if start < done or source[start:start + len(old)] != old:
+                raise SystemExit(f"{patch.name}: the hunk at line {start + 1} of {name} does not match the "
+                                 "pinned tree (was the pin changed? update the patch with it)")
+            out += source[done:start] + new
+            done = start + len(old)
+        out += source[done:]
+        with open(target, "w", encoding="utf-8", newline="") as f:
+            f.write("".join(out))
+
+
+def extract(sdist: Path, dest: Path, pin: dict[str, str], keep: Callable[[str], bool] = wanted,
+            patches: Sequence[Path] = ()) -> None:
+    """Extract the files of the sdist's llama.cpp tree that ``keep`` accepts (by path in the tree),
+    then apply ``patches`` in order."""
     prefix_tail = "vendor/llama.cpp/"
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".llama.cpp-"))
     try:
@@ -141,7 +211,9 @@ def extract(sdist: Path, dest: Path, pin: dict[str, str], keep: Callable[[str], 
                 os.chmod(out, member.mode & 0o755 | 0o644)
         if not (staging / "CMakeLists.txt").exists():
             raise SystemExit(f"{sdist.name} holds no vendor/llama.cpp tree")
-        (staging / STAMP_NAME).write_text(f"{pin['package']}=={pin['version']} {pin['sha256']}\n")
+        for patch in patches:
+            apply_patch(staging, patch)
+        (staging / STAMP_NAME).write_text(stamp_text(pin, patches))
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
@@ -150,9 +222,10 @@ def extract(sdist: Path, dest: Path, pin: dict[str, str], keep: Callable[[str], 
             shutil.rmtree(staging)
 
 
-def is_current(dest: Path, pin: dict[str, str]) -> bool:
+def is_current(dest: Path, pin: dict[str, str], patches: Sequence[Path] = ()) -> bool:
+    """Whether ``dest`` holds the pinned tree with exactly ``patches`` applied."""
     stamp = dest / STAMP_NAME
-    return stamp.exists() and pin["sha256"] in stamp.read_text()
+    return stamp.exists() and stamp.read_text() == stamp_text(pin, patches)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pin = read_pin()
     dest = args.dest.resolve()
-    if is_current(dest, pin):
+    patches = our_patches()
+    if is_current(dest, pin, patches):
         return 0
     if args.sdist:
         sdist = args.sdist
@@ -171,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sdist = download_sdist(pin)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    extract(sdist, dest, pin)
-    print(f"llamabatch: llama.cpp from {sdist.name} in {dest}", flush=True)
+    extract(sdist, dest, pin, patches=patches)
+    applied = f", with {', '.join(p.name for p in patches)}" if patches else ""
+    print(f"llamabatch: llama.cpp from {sdist.name} in {dest}{applied}", flush=True)
     return 0
 
 

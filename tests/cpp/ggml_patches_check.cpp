@@ -1,0 +1,177 @@
+// The CPU kernels that vendor/patches/ changes, against plain double-precision
+// references, on shapes that take the patched paths:
+//   0001: flash attention's tiled path (64 or more queries) with a packed batch's
+//         block-diagonal mask (most 64x64 tiles fully masked, some sequences
+//         straddling tiles), with and without ALiBi slopes;
+//   0002: llamafile's tinyBLAS matrix products (2 or more columns) for f32, f16
+//         and bf16 weights, including shapes that leave remainder blocks.
+// The patches change no arithmetic, so these are the kernels' own tolerances.
+// Exit code 0 when every check passes; each failure prints what and by how much.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "ggml-cpu.h"
+#include "ggml.h"
+
+namespace {
+
+int g_failures = 0;
+
+void check(bool ok, const char* what, double got, double limit) {
+    std::printf("%s %s: %.3g (limit %.3g)\n", ok ? "ok  " : "FAIL", what, got, limit);
+    if (!ok) ++g_failures;
+}
+
+struct Context {
+    ggml_context* ctx;
+    explicit Context(size_t bytes) {
+        ggml_init_params p{bytes, nullptr, false};
+        ctx = ggml_init(p);
+    }
+    ~Context() { ggml_free(ctx); }
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+};
+
+void compute(ggml_context* ctx, ggml_tensor* out, int n_threads) {
+    ggml_cgraph* gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, out);
+    ggml_graph_compute_with_ctx(ctx, gf, n_threads);
+}
+
+// Attention over a batch of sequences packed end to end (non-causal, as BERT):
+// token i sees token j only within its own sequence.
+void check_flash_attention(const std::vector<int>& lengths, float max_bias, int n_threads, const char* name) {
+    const int DK = 32, DV = 32, n_head = 4;
+    int n = 0;
+    for (int len : lengths) n += len;
+    std::vector<int> seq_of(n);
+    for (int s = 0, at = 0; s < static_cast<int>(lengths.size()); at += lengths[s], ++s)
+        for (int i = 0; i < lengths[s]; ++i) seq_of[at + i] = s;
+
+    Context c(64u << 20);
+    ggml_tensor* q = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F32, DK, n, n_head, 1);
+    ggml_tensor* k = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, DK, n, n_head, 1);
+    ggml_tensor* v = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, DV, n, n_head, 1);
+    ggml_tensor* mask = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, n, n, 1, 1);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto* qd = static_cast<float*>(q->data);
+    auto* kd = static_cast<ggml_fp16_t*>(k->data);
+    auto* vd = static_cast<ggml_fp16_t*>(v->data);
+    auto* md = static_cast<ggml_fp16_t*>(mask->data);
+    for (int64_t i = 0; i < ggml_nelements(q); ++i) qd[i] = normal(rng);
+    for (int64_t i = 0; i < ggml_nelements(k); ++i) kd[i] = ggml_fp32_to_fp16(normal(rng));
+    for (int64_t i = 0; i < ggml_nelements(v); ++i) vd[i] = ggml_fp32_to_fp16(normal(rng));
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(seq_of[i] == seq_of[j] ? 0.0f : -INFINITY);
+
+    const float scale = 1.0f / std::sqrt(static_cast<float>(DK));
+    ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, scale, max_bias, 0.0f);
+    compute(c.ctx, out, n_threads);
+    const auto* od = static_cast<const float*>(out->data);  // [DV, n_head, n]
+
+    // With ALiBi (max_bias > 0) each head's slope multiplies the mask; inside a
+    // sequence the mask is 0, so the result is the same, but the kernel takes the
+    // slope != 1 path (the patch's guard).
+    double worst = 0.0;
+    std::vector<double> w(n);
+    for (int h = 0; h < n_head; ++h) {
+        for (int i = 0; i < n; ++i) {
+            double top = -INFINITY;
+            for (int j = 0; j < n; ++j) {
+                if (seq_of[i] != seq_of[j]) {
+                    w[j] = -INFINITY;
+                    continue;
+                }
+                double s = 0.0;
+                for (int d = 0; d < DK; ++d)
+                    s += double(qd[(h * n + i) * DK + d]) * ggml_fp16_to_fp32(kd[(h * n + j) * DK + d]);
+                w[j] = s * scale;  // ALiBi adds slope * mask, and the mask is 0 inside a sequence
+                top = std::max(top, w[j]);
+            }
+            double sum = 0.0;
+            for (int j = 0; j < n; ++j) sum += (w[j] = std::isinf(w[j]) ? 0.0 : std::exp(w[j] - top));
+            for (int d = 0; d < DV; ++d) {
+                double ref = 0.0;
+                for (int j = 0; j < n; ++j)
+                    if (w[j] != 0.0) ref += w[j] * ggml_fp16_to_fp32(vd[(h * n + j) * DV + d]);
+                ref /= sum;
+                worst = std::max(worst, std::abs(ref - od[(i * n_head + h) * DV + d]));
+            }
+        }
+    }
+    check(worst < 1e-4, name, worst, 1e-4);
+}
+
+// C = A^T B as ggml_mul_mat computes it, for weights A of `type` (k x m) and f32
+// activations B (k x n), against doubles of the values the kernel multiplies
+// (weights as stored; activations rounded to the weights' dot type first).
+void check_matmul(ggml_type type, int k, int m, int n, int n_threads, const char* name) {
+    Context c(64u << 20);
+    ggml_tensor* a = ggml_new_tensor_2d(c.ctx, type, k, m);
+    ggml_tensor* b = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, k, n);
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    std::vector<float> av(static_cast<size_t>(k) * m), bv(static_cast<size_t>(k) * n);
+    for (auto& x : av) x = uniform(rng);
+    for (auto& x : bv) x = uniform(rng);
+    auto round_to = [type](float x) {
+        if (type == GGML_TYPE_F16) return ggml_fp16_to_fp32(ggml_fp32_to_fp16(x));
+        if (type == GGML_TYPE_BF16) return ggml_bf16_to_fp32(ggml_fp32_to_bf16(x));
+        return x;
+    };
+    for (size_t i = 0; i < av.size(); ++i) {
+        av[i] = round_to(av[i]);
+        if (type == GGML_TYPE_F16) static_cast<ggml_fp16_t*>(a->data)[i] = ggml_fp32_to_fp16(av[i]);
+        else if (type == GGML_TYPE_BF16) static_cast<ggml_bf16_t*>(a->data)[i] = ggml_fp32_to_bf16(av[i]);
+        else static_cast<float*>(a->data)[i] = av[i];
+    }
+    std::copy(bv.begin(), bv.end(), static_cast<float*>(b->data));
+    ggml_tensor* out = ggml_mul_mat(c.ctx, a, b);  // [m, n]
+    compute(c.ctx, out, n_threads);
+    const auto* od = static_cast<const float*>(out->data);
+    double worst = 0.0;
+    for (int j = 0; j < n; ++j)
+        for (int i = 0; i < m; ++i) {
+            double ref = 0.0;
+            for (int l = 0; l < k; ++l) ref += double(av[size_t(i) * k + l]) * round_to(bv[size_t(j) * k + l]);
+            worst = std::max(worst, std::abs(ref - od[size_t(j) * m + i]) / std::sqrt(double(k)));
+        }
+    // Per-term rounding of the activations is in the reference; what is left is
+    // float accumulation (and, without a native bf16/f16 dot, nothing more).
+    const double limit = 1e-5;
+    check(worst < limit, name, worst, limit);
+}
+
+}  // namespace
+
+int main() {
+    // 256 tokens: lengths as a packed batch of short texts gives them, some across
+    // 64-token tile boundaries, one longer than a tile.
+    const std::vector<int> packed = {5, 17, 9, 33, 3, 70, 12, 1, 24, 16, 30, 36};
+    for (int threads : {1, 2}) {
+        check_flash_attention(packed, 0.0f, threads, threads == 1 ? "flash attention, packed mask, 1 thread"
+                                                                  : "flash attention, packed mask, 2 threads");
+    }
+    check_flash_attention(packed, 8.0f, 2, "flash attention, packed mask, ALiBi slopes");
+    check_flash_attention({64, 64, 64, 64}, 0.0f, 2, "flash attention, sequences on tile boundaries");
+    check_flash_attention({200}, 0.0f, 2, "flash attention, one sequence, nothing masked");
+
+    for (int threads : {1, 2}) {
+        const bool one = threads == 1;
+        check_matmul(GGML_TYPE_F32, 384, 1536, 96, threads, one ? "matmul f32 384x1536 by 96, 1 thread"
+                                                                : "matmul f32 384x1536 by 96, 2 threads");
+        check_matmul(GGML_TYPE_F16, 384, 1536, 96, threads, one ? "matmul f16 384x1536 by 96, 1 thread"
+                                                                : "matmul f16 384x1536 by 96, 2 threads");
+        check_matmul(GGML_TYPE_BF16, 384, 1536, 96, threads, one ? "matmul bf16 384x1536 by 96, 1 thread"
+                                                                 : "matmul bf16 384x1536 by 96, 2 threads");
+    }
+    check_matmul(GGML_TYPE_F32, 1536, 384, 37, 2, "matmul f32 1536x384 by 37 (remainder blocks)");
+    check_matmul(GGML_TYPE_BF16, 384, 388, 7, 2, "matmul bf16 384x388 by 7 (remainder blocks)");
+    std::printf("%d failure(s)\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+}

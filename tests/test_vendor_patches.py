@@ -1,0 +1,83 @@
+"""vendor/patches/: the build's llama.cpp tree has every patch applied, and the
+applier applies a unified diff exactly or stops naming the hunk that failed."""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENDOR = REPO / "vendor"
+
+
+def _fetch():
+    spec = importlib.util.spec_from_file_location("fetch_llama_cpp", VENDOR / "fetch_llama_cpp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _diff(name: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{name}", f"b/{name}"))
+
+
+def test_every_patch_is_listed_and_documented():
+    fetch = _fetch()
+    patches = fetch.our_patches()
+    assert [p.name for p in patches] == sorted(p.name for p in patches) and len(patches) >= 2
+    readme = (VENDOR / "patches" / "README.md").read_text()
+    for p in patches:
+        assert f"`{p.name}`" in readme, f"{p.name} is not described in vendor/patches/README.md"
+
+
+def test_the_build_tree_carries_every_patch():
+    fetch = _fetch()
+    tree = VENDOR / "llama.cpp"
+    if not (tree / fetch.STAMP_NAME).exists():
+        pytest.skip("vendor/llama.cpp is fetched by the build; build first")
+    assert fetch.is_current(tree, fetch.read_pin(), fetch.our_patches()), (
+        "vendor/llama.cpp's stamp does not name the current patches: rebuild (the build re-extracts it)")
+    for patch in fetch.our_patches():
+        text = patch.read_text()
+        target = next(line[6:].strip() for line in text.splitlines() if line.startswith("+++ b/"))
+        source = (tree / target).read_text()
+        added = [line[1:] for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
+        assert added and all(line in source for line in added), f"{patch.name} is not applied to {target}"
+
+
+def test_a_patch_applies_exactly(tmp_path):
+    fetch = _fetch()
+    before = "".join(f"line {i}\n" for i in range(1, 40))
+    after = before.replace("line 5\n", "line five\n").replace("line 30\n", "line 30\nadded\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.c").write_text(before)
+    patch = tmp_path / "p.patch"
+    patch.write_text(_diff("src/a.c", before, after))
+    fetch.apply_patch(tmp_path, patch)
+    assert (tmp_path / "src" / "a.c").read_text() == after
+
+
+def test_a_patch_that_does_not_match_stops_naming_the_hunk(tmp_path):
+    fetch = _fetch()
+    before = "".join(f"line {i}\n" for i in range(1, 40))
+    patch = tmp_path / "p.patch"
+    patch.write_text(_diff("a.c", before, before.replace("line 20\n", "line twenty\n")))
+    (tmp_path / "a.c").write_text(before.replace("line 19\n", "line nineteen\n"))
+    with pytest.raises(SystemExit, match=r"p.patch: the hunk at line 17 of a.c does not match the pinned tree"):
+        fetch.apply_patch(tmp_path, patch)
+    with pytest.raises(SystemExit, match="missing.c is not in the pinned tree"):
+        patch.write_text(_diff("missing.c", before, before + "x\n"))
+        fetch.apply_patch(tmp_path, patch)
+
+
+def test_the_stamp_names_the_pin_and_each_patch(tmp_path):
+    fetch = _fetch()
+    pin = fetch.read_pin()
+    p = tmp_path / "x.patch"
+    p.write_text("--- a/f\n+++ b/f\n")
+    text = fetch.stamp_text(pin, [p])
+    assert pin["sha256"] in text and f"patch x.patch {fetch.sha256_of(p)}" in text
+    # An unpatched tree (the benchmarks' peers) keeps the stamp it always had.
+    assert fetch.stamp_text(pin) == f"{pin['package']}=={pin['version']} {pin['sha256']}\n"
