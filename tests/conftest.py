@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from types import ModuleType
 
 import pytest
 
@@ -34,3 +36,15 @@ def smollm(smollm_path: str) -> llamabatch.Model:
 @pytest.fixture(scope="session")
 def embedder(minilm_path: str) -> llamabatch.Embedder:
     return llamabatch.Embedder(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def gguf_module() -> ModuleType:
+    """The ``gguf`` package, to read and edit GGUF files: the PyPI one when installed,
+    else the copy in llama.cpp's tree that llamabatch carries."""
+    try:
+        import gguf
+    except ImportError:
+        sys.path.insert(0, str(models._llama_cpp_dir() / "gguf-py"))
+        import gguf
+    return gguf

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import pytest
 
@@ -18,21 +17,12 @@ CHATML_CLOSING_WITH_ENDOFTEXT = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def _gguf_module():
-    try:
-        import gguf  # the PyPI package, when installed
-    except ImportError:
-        sys.path.insert(0, str(models._llama_cpp_dir() / "gguf-py"))
-        import gguf
-    return gguf
-
-
 @pytest.fixture(scope="module")
-def retyped(smollm_path, tmp_path_factory) -> str:
+def retyped(smollm_path, tmp_path_factory, gguf_module) -> str:
     """SmolLM2 as a GGUF that declares <|endoftext|> (0) its eos and types <|im_end|> (2)
     user-defined, as Gemma 3's GGUF types "</s>": llama.cpp's loader makes 2 a control
     token and an end of generation by its text."""
-    gguf = _gguf_module()
+    gguf = gguf_module
     path = tmp_path_factory.mktemp("retyped") / "smollm2-im-end-user-defined.gguf"
     shutil.copyfile(smollm_path, path)
     reader = gguf.GGUFReader(str(path), "r+")

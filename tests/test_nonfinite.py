@@ -8,28 +8,18 @@ produce NaN, as a damaged file or a failing kernel would.
 from __future__ import annotations
 
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from llamabatch import Embedder, models
+from llamabatch import Embedder
 
 POISONED_WORD = "ramen"
 
 
-def _gguf_module():
-    try:
-        import gguf  # the PyPI package, when installed
-    except ImportError:
-        sys.path.insert(0, str(models._llama_cpp_dir() / "gguf-py"))
-        import gguf
-    return gguf
-
-
 @pytest.fixture(scope="module")
-def poisoned(minilm_path, tmp_path_factory, embedder):
-    gguf = _gguf_module()
+def poisoned(minilm_path, tmp_path_factory, embedder, gguf_module):
+    gguf = gguf_module
     token = int(embedder.tokenize(POISONED_WORD)[0][1])  # [CLS] ramen [SEP]
     path = tmp_path_factory.mktemp("nan") / "minilm-nan-row.gguf"
     shutil.copyfile(minilm_path, path)

@@ -183,7 +183,7 @@ class ChatPrompter:
 
         Found by rendering a user turn and an assistant turn with placeholders for
         their text, and reading the first control token after the assistant's."""
-        marks = [f"LLAMABATCH{uuid.uuid4().hex[:12]}M{i}X" for i in range(2)]
+        marks = _placeholders(2)
         turns = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
         frame = self._frame(turns, marks, lambda i, m: m, add_generation_prompt=False)
         if frame is None:
@@ -225,8 +225,7 @@ class ChatPrompter:
         contents = [m.get("content") for m in messages]
         if not all(isinstance(c, str) for c in contents):
             return None
-        nonce = uuid.uuid4().hex[:12]
-        marks = [f"LLAMABATCH{nonce}M{i}X" for i in range(len(messages))]
+        marks = _placeholders(len(messages))
         frame = self._frame(messages, marks, lambda i, m: m)
         if frame is None:
             return None
@@ -296,6 +295,12 @@ class ChatPrompter:
                 raise ValueError(f"message {i} contains the text of a special token, and {self.template.name} "
                                  "rewrites message text, so it cannot be kept apart as plain text: remove it")
         return self.model.tokenize(prompt, False, True)
+
+
+def _placeholders(n: int) -> list[str]:
+    """n distinct texts that no message holds, to stand in for message contents."""
+    nonce = uuid.uuid4().hex[:12]
+    return [f"LLAMABATCH{nonce}M{i}X" for i in range(n)]
 
 
 def _join(frame: list[str], contents: list[str]) -> str:
