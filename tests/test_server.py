@@ -224,14 +224,17 @@ BAD_EMBEDDINGS = [
     ({"input": [[1, 2, 99999999]]}, "outside the vocabulary"),
     ({"input": [[1, -2]]}, "outside"),
     ({"input": "word " * 600}, "above this model's limit of 512"),
-    ({"input": "x", "model": "no-such-model"}, "not served here"),
+    ({"input": None}, "got NoneType"),
     ({"input": "x", "dimensions": 10}, "'dimensions' 10"),
     ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
     ({"input": "x", "frobnicate": True}, "'frobnicate' is not supported"),
     ({}, "'input' is required"),
 ]
 BAD_CHAT = [
-    ({"messages": []}, "'messages' is empty"),
+    ({"messages": []}, "at least 1 item"),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "max_completion_tokens": 2}, "not both"),
+    ({"messages": [{"role": "user", "content": "hi"}], "seed": 7.5}, "seed"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream"),
     ({"messages": [{"role": "wizard", "content": "hi"}]}, "role"),
     ({"messages": [{"role": "user"}]}, "content"),
     ({"messages": [{"role": "user", "content": "hi"}], "n": 2}, "'n' 2"),
@@ -240,11 +243,12 @@ BAD_CHAT = [
     ({"messages": [{"role": "user", "content": "hi"}], "top_p": 0}, "top_p"),
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, "max_tokens"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}, "up to 4"),
-    ({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": True}}, "needs 'stream'"),
     ({"messages": [{"role": "user", "content": "word " * 600}]}, "context is 512 tokens"),
 ]
 BAD_COMPLETIONS = [
     ({"prompt": ""}, "gives no tokens"),
+    ({"prompt": None}, "got NoneType"),
+    ({"prompt": "hi", "max_tokens": "8"}, "max_tokens"),
     ({"prompt": []}, "empty list"),
     ({"prompt": [[5, 99999999]]}, "outside the vocabulary"),
     ({"prompt": "hi", "seed": -1}, "seed"),
@@ -266,15 +270,53 @@ def test_bad_requests_get_400_naming_the_problem(server: ServerProcess, path: st
 def test_malformed_bodies_and_paths(server: ServerProcess, ids: dict[str, str]) -> None:
     r = httpx.post(f"{server.url}/v1/embeddings", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
+    r = httpx.post(f"{server.url}/v1/embeddings")  # no body at all
+    assert r.status_code == 400 and "'body' is required" in r.json()["error"]["message"]
+    # A model that is not here, or cannot serve the endpoint: 404, as OpenAI answers.
     r = httpx.post(f"{server.url}/v1/embeddings", json={"input": "x", "model": ids["generation"]})
-    assert r.status_code == 400 and "cannot serve /v1/embeddings" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "cannot serve /v1/embeddings" in r.json()["error"]["message"]
+    r = httpx.post(f"{server.url}/v1/embeddings", json={"input": "x", "model": "no-such-model"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", r.text
     r = httpx.get(f"{server.url}/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = httpx.get(f"{server.url}/v1/embeddings")
-    assert r.status_code == 405 and "error" in r.json()
+    assert r.status_code == 405 and "error" in r.json() and r.headers["Allow"] == "POST"
+    r = httpx.request("TRACE", f"{server.url}/health")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
     # Over the limit, but asked to truncate: the request's field, counted after the cut.
     r = httpx.post(f"{server.url}/v1/embeddings", json={"input": "word " * 600, "truncate": True})
     assert r.status_code == 200 and r.json()["usage"]["prompt_tokens"] == 512
+
+
+def test_what_the_schema_allows_is_accepted(server: ServerProcess, ids: dict[str, str]) -> None:
+    """Corners the schema allows, each once (tests/test_openapi_schemathesis.py finds them):
+    an integer written 7.0, a top_p under float32's range, stream_options without stream."""
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2.0, "seed": 7.0, "top_p": 5e-324,
+            "stream_options": {"include_usage": True}}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=chat, timeout=60)
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2, r.text
+    r = httpx.post(f"{server.url}/v1/embeddings", json={"input": [[101.0, 2000, 102]]}, timeout=60)
+    assert r.status_code == 200 and r.json()["usage"]["prompt_tokens"] == 3, r.text
+
+
+def test_openapi_states_the_served_models_facts(server: ServerProcess, embedder: llamabatch.Embedder,
+                                                smollm: llamabatch.Model) -> None:
+    doc = httpx.get(f"{server.url}/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    embedding_input = schemas["EmbeddingRequest"]["properties"]["input"]["anyOf"]
+    assert embedding_input[2]["items"]["maximum"] == embedder.model.n_vocab - 1
+    assert schemas["EmbeddingRequest"]["properties"]["dimensions"]["anyOf"][0]["const"] == embedder.n_embd
+    prompt = schemas["CompletionRequest"]["properties"]["prompt"]["anyOf"]
+    assert prompt[0] == {"type": "string", "minLength": 1}  # SmolLM2 makes no tokens of ""
+    assert prompt[3]["items"]["items"]["maximum"] == smollm.n_vocab - 1
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+            if method == "post":
+                assert {"400", "404", "413", "429", "503"} <= set(operation["responses"]), (method, path)
+    assert list(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain; version=0.0.4"]
+    assert "text/event-stream" in doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert "securitySchemes" not in doc["components"]  # no --api-key here
 
 
 def test_access_log_has_a_line_per_request(server: ServerProcess) -> None:

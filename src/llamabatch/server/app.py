@@ -23,15 +23,23 @@ from .embedding_scheduler import EmbeddingJob, EmbeddingScheduler
 from .errors import APIError, bad_request, on_api_error, on_validation_error
 from .generation_scheduler import ADMITTED, GenerationScheduler, GenerationStream
 from .metrics import Metrics
-from .middleware import LOG_KEY, Gatekeeper
+from .middleware import LOG_KEY, OPEN_PATHS, Gatekeeper
 from .models import ServedModels
-from .schemas import ChatRequest, CompletionRequest, EmbeddingRequest, TokenizeRequest, text_or_token_inputs
+from .openapi import (HEALTH_RESPONSES, MODEL_ROUTE_ERRORS, ChatCompletion, ChatCompletionChunk, CompletionChunk,
+                      EmbeddingList, ModelList, TextCompletion, Tokens, documenter, responses, text_responses)
+from .schemas import (MAX_STOP, ChatRequest, CompletionRequest, EmbeddingRequest, TokenizeRequest,
+                      text_or_token_inputs)
 
 log = logging.getLogger("llamabatch.server")
 
 # Texts longer than this (in all) are tokenized on a worker thread, off the event loop.
 INLINE_TOKENIZE_CHARS = 4096
 CLIENT_GONE = 499  # nginx's "client closed request", for the access log
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+class PrometheusText(PlainTextResponse):
+    media_type = "text/plain; version=0.0.4"
 
 
 class ClientGone(Exception):
@@ -83,7 +91,9 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        return APIError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=code).response()
+        # Starlette's 405 carries the Allow header that RFC 9110 asks for; keep it.
+        return APIError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=code,
+                        headers=dict(exc.headers or {})).response()
 
     @app.exception_handler(Exception)
     async def on_fault(request: Request, exc: Exception) -> JSONResponse:
@@ -91,7 +101,7 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         return APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error").response()
 
     # ------------------------------------------------------------ plumbing
-    @app.get("/health")
+    @app.get("/health", responses=HEALTH_RESPONSES)
     async def health() -> JSONResponse:
         if served.failure is not None:
             return JSONResponse({"status": "failed", "error": served.failure}, status_code=503)
@@ -99,17 +109,18 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
             return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse({"status": "ok", "models": served.ids})
 
-    @app.get("/metrics")
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+    @app.get("/metrics", response_class=PrometheusText,
+             responses=text_responses(PrometheusText.media_type, "Prometheus' text exposition format"))
+    async def prometheus() -> PrometheusText:
+        return PrometheusText(metrics.render())
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=responses(ModelList, 500))
     async def list_models() -> JSONResponse:
         created = int(time.time())
         return JSONResponse({"object": "list", "data": [
             {"id": i, "object": "model", "created": created, "owned_by": "llamabatch"} for i in served.ids]})
 
-    @app.post("/tokenize")
+    @app.post("/tokenize", responses=responses(Tokens, *MODEL_ROUTE_ERRORS))
     async def tokenize(body: TokenizeRequest) -> JSONResponse:
         if body.model is None and served.generation_id is None or body.model == served.embedding_id:
             embedder = served.embeddings_for(body.model, "/tokenize").embedder
@@ -123,7 +134,7 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         return JSONResponse({"model": name, "tokens": tokens.tolist()})
 
     # ------------------------------------------------------------ embeddings
-    @app.post("/v1/embeddings")
+    @app.post("/v1/embeddings", responses=responses(EmbeddingList, *MODEL_ROUTE_ERRORS))
     async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
         scheduler = served.embeddings_for(body.model)
         embedder = scheduler.embedder
@@ -155,7 +166,7 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
                       "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}})
 
     # ------------------------------------------------------------ generation
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", responses=responses(TextCompletion, *MODEL_ROUTE_ERRORS, stream=CompletionChunk))
     async def completions(body: CompletionRequest, request: Request) -> Response:
         scheduler = served.generation_for(body.model, "/v1/completions")
         items = text_or_token_inputs(body.prompt, "prompt")
@@ -166,11 +177,10 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         prompts = await _off_loop_if_long(prompt_tokens, sum(len(x) for x in items if isinstance(x, str)))
         return await _generate(request, scheduler, body, prompts, body.max_tokens, chat=False)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=responses(ChatCompletion, *MODEL_ROUTE_ERRORS,
+                                                                   stream=ChatCompletionChunk))
     async def chat_completions(body: ChatRequest, request: Request) -> Response:
         scheduler = served.generation_for(body.model, "/v1/chat/completions")
-        if not body.messages:
-            raise bad_request("'messages' is empty: give at least one message", param="messages")
         messages = []
         for m in body.messages:
             content = m.content if isinstance(m.content, str) else "".join(part.text for part in m.content)
@@ -191,8 +201,6 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
         if body.n != 1:
             raise bad_request(f"'n' {body.n} is not supported: this server gives one choice per prompt (n=1)",
                               param="n")
-        if body.stream_options is not None and not body.stream:
-            raise bad_request("'stream_options' needs 'stream': true", param="stream_options")
         generator = scheduler.generator
         n_ctx = generator.n_ctx
         for i, p in enumerate(prompts):
@@ -201,15 +209,19 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
                 raise bad_request(f"'{where}' gives no tokens: give it some text", param=where)
             if len(p) >= n_ctx:
                 raise bad_request(f"'{where}' has {len(p)} tokens; this model's context is {n_ctx} tokens per "
-                                  f"sequence, prompt and completion together: shorten it", param=where)
+                                  f"sequence, prompt and completion together: shorten it", param=where,
+                                  code="context_length_exceeded")
             if int(p.max()) >= generator.model.n_vocab:
                 raise bad_request(f"'{where}' has token id {int(p.max())}, outside the vocabulary "
                                   f"0..{generator.model.n_vocab - 1}", param=where)
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-        if len(stop) > 4 or any(not s for s in stop):
-            raise bad_request("'stop' takes up to 4 non-empty strings", param="stop")
+        if len(stop) > MAX_STOP or any(not s for s in stop):
+            raise bad_request(f"'stop' takes up to {MAX_STOP} non-empty strings", param="stop")
+        # The core samples in float32: a top_p under its smallest normal value (5e-324 is valid JSON)
+        # would round to 0, which it refuses; any such top_p keeps just the most likely token.
+        top_p = None if body.top_p >= 1.0 else max(body.top_p, FLOAT32_TINY)
         options = SamplingOptions(max_new_tokens=min(max_tokens or n_ctx, n_ctx), temperature=body.temperature,
-                                  top_p=None if body.top_p >= 1.0 else body.top_p, seed=body.seed, stop=stop)
+                                  top_p=top_p, seed=body.seed, stop=stop)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         streams = [GenerationStream(p, options, loop, queue, index=i) for i, p in enumerate(prompts)]
@@ -266,6 +278,7 @@ def create_app(config: ServerConfig, served: Optional[ServedModels] = None,
                 early.append((index, item))
         return early
 
+    app.openapi = documenter(app.openapi, config, served, OPEN_PATHS)  # type: ignore[method-assign]
     return Gatekeeper(app, api_key=config.api_key, max_request_bytes=config.max_request_bytes,
                       max_concurrent_requests=config.max_concurrent_requests, metrics=metrics,
                       access_log=config.access_log)
@@ -299,7 +312,7 @@ async def _embedding_tokens(scheduler: EmbeddingScheduler, items: list[Union[str
         if len(t) > embedder.n_ctx and not truncate:
             raise bad_request(f"input[{i}] has {len(t)} tokens, above this model's limit of {embedder.n_ctx}; "
                               f"shorten it, or send \"truncate\": true (the server's --truncate sets that for "
-                              f"every request)", param="input")
+                              f"every request)", param="input", code="context_length_exceeded")
         if int(t.max()) >= n_vocab:
             raise bad_request(f"input[{i}] has token id {int(t.max())}, outside the vocabulary 0..{n_vocab - 1}",
                               param="input")

@@ -38,6 +38,11 @@ def bad_request(message: str, param: Optional[str] = None, code: Optional[str] =
     return APIError(400, message, param=param, code=code)
 
 
+def model_not_found(message: str) -> APIError:
+    """404, as OpenAI answers a model that does not exist or cannot serve the endpoint."""
+    return APIError(404, message, param="model", code="model_not_found")
+
+
 def too_busy(message: str, retry_after: int = 1) -> APIError:
     return APIError(429, message, type="rate_limit_error", code="queue_full",
                     headers={"Retry-After": str(retry_after)})

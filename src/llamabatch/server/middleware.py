@@ -25,6 +25,9 @@ OPEN_PATHS = frozenset({"/health"})  # answered without the API key
 # Paths that queue work for a model, and so count towards --max-concurrent-requests.
 MODEL_PATHS = frozenset({"/v1/embeddings", "/v1/completions", "/v1/chat/completions", "/tokenize"})
 
+# Methods whose body is never read, so neither is its Content-Length checked (/openapi.json gives GETs no 413).
+BODYLESS = frozenset({"GET", "HEAD"})
+
 # Where a route leaves what the access log reports: tokens, queue and compute seconds.
 LOG_KEY = "llamabatch.log"
 
@@ -109,7 +112,7 @@ class Gatekeeper:
                                 type="invalid_request_error", code="invalid_api_key",
                                 headers={"WWW-Authenticate": "Bearer"})
         length = headers.get(b"content-length")
-        if length is not None:
+        if length is not None and scope.get("method") not in BODYLESS:
             try:
                 n = int(length)
             except ValueError:
@@ -125,7 +128,7 @@ class Gatekeeper:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | APIError:
         """Reads the whole body (a chunked one too), refusing it once over the limit."""
-        if scope.get("method") in ("GET", "HEAD"):
+        if scope.get("method") in BODYLESS:
             return b""
         chunks = []
         size = 0

@@ -13,7 +13,7 @@ from ..generator import Generator
 from ..weights import resolve_model
 from .config import ServerConfig, model_id
 from .embedding_scheduler import EmbeddingScheduler
-from .errors import APIError, bad_request, not_ready
+from .errors import APIError, model_not_found, not_ready
 from .generation_scheduler import GenerationScheduler
 from .metrics import Metrics
 
@@ -90,18 +90,15 @@ class ServedModels:
     def _check_name(self, name: Optional[str], wanted: Optional[str], kind: str, endpoint: str) -> None:
         if wanted is None:
             other = "--embedding-model" if kind == "embedding" else "--model"
-            raise bad_request(f"this server has no {kind} model for {endpoint}: start it with {other}",
-                              param="model", code="model_not_found")
+            raise model_not_found(f"this server has no {kind} model for {endpoint}: start it with {other}")
         if name is None or name == wanted:
             return
         path = self.embedding_path if kind == "embedding" else self.generation_path
         if path is not None and name == str(path):
             return
         if name in self.ids:
-            raise bad_request(f"model '{name}' cannot serve {endpoint}; its {kind} model is '{wanted}'",
-                              param="model", code="model_not_found")
-        raise bad_request(f"model '{name}' is not served here; GET /v1/models lists: {', '.join(self.ids)}",
-                          param="model", code="model_not_found")
+            raise model_not_found(f"model '{name}' cannot serve {endpoint}; its {kind} model is '{wanted}'")
+        raise model_not_found(f"model '{name}' is not served here; GET /v1/models lists: {', '.join(self.ids)}")
 
     def _wait_ready(self) -> None:
         if self.failure is not None:
