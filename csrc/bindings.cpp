@@ -516,16 +516,20 @@ NB_MODULE(_core, m) {
     // ---------------------------------------------------------------- Model
     nb::class_<Model>(m, "Model", "A GGUF model loaded by llama.cpp.")
         .def("__init__",
-             [](Model* self, const std::string& path, std::optional<int32_t> n_gpu_layers, bool vocab_only) {
+             [](Model* self, const std::string& path, std::optional<int32_t> n_gpu_layers, bool vocab_only,
+                bool repack) {
                  ModelOptions o;
                  o.n_gpu_layers = n_gpu_layers;
                  o.vocab_only = vocab_only;
+                 o.repack = repack;
                  nb::gil_scoped_release release;
                  new (self) Model(path, o);
              },
-             "path"_a, "n_gpu_layers"_a = nb::none(), "vocab_only"_a = false,
+             "path"_a, "n_gpu_layers"_a = nb::none(), "vocab_only"_a = false, "repack"_a = true,
              "Load a GGUF file. FileNotFoundError if it is missing, ValueError if it is not a loadable model.\n"
-             "n_gpu_layers: layers on the GPU (-1 all, 0 none; None: all when a GPU is present).")
+             "n_gpu_layers: layers on the GPU (-1 all, 0 none; None: all when a GPU is present).\n"
+             "repack: let the CPU backend repack quantized weights for its SIMD kernels (False for batch invariance).")
+        .def_prop_ro("repack", &Model::repack, "Whether the CPU backend may repack quantized weights.")
         .def_prop_ro("device", &Model::device,
                      "Where the weights are: 'cpu', 'cuda:0', or 'cuda:0+cpu' when only some layers are offloaded.")
         .def_prop_ro("n_gpu_layers", &Model::n_gpu_layers, "The n_gpu_layers llama.cpp was given (-1: all).")
@@ -759,7 +763,7 @@ NB_MODULE(_core, m) {
     nb::class_<Embedder>(m, "Embedder", "Embeds many texts through the streaming engine (see llamabatch.Embedder).")
         .def("__init__",
              [](Embedder* self, Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_seq_max, int32_t n_threads,
-                nb::object pooling, bool flash_attn, bool parse_special) {
+                nb::object pooling, bool flash_attn, bool parse_special, bool batch_invariant) {
                  ContextOptions o;
                  o.n_ctx = n_ctx;
                  o.n_batch = n_batch;
@@ -767,14 +771,17 @@ NB_MODULE(_core, m) {
                  o.n_threads = n_threads;
                  o.pooling = pooling_from_name(pooling);
                  o.flash_attn = flash_attn;
+                 o.batch_invariant = batch_invariant;
                  nb::gil_scoped_release release;
                  new (self) Embedder(model, o, parse_special);
              },
              "model"_a, "n_ctx"_a = 0, "n_batch"_a = 0, "n_seq_max"_a = 0, "n_threads"_a = 0,
-             "pooling"_a = nb::none(), "flash_attn"_a = true, "parse_special"_a = true, nb::keep_alive<1, 2>(),
+             "pooling"_a = nb::none(), "flash_attn"_a = true, "parse_special"_a = true, "batch_invariant"_a = false,
+             nb::keep_alive<1, 2>(),
              nb::sig("def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_seq_max: int = 0, "
                      "n_threads: int = 0, pooling: str | None = None, flash_attn: bool = True, "
-                     "parse_special: bool = True) -> None"))
+                     "parse_special: bool = True, batch_invariant: bool = False) -> None"))
+        .def_prop_ro("batch_invariant", [](const Embedder& e) { return e.settings().batch_invariant; })
         .def_prop_ro("parse_special", &Embedder::parse_special)
         .def_prop_ro("n_embd", &Embedder::n_embd)
         .def_prop_ro("pooling", [](const Embedder& e) { return pooling_name(e.pooling()); })
@@ -845,7 +852,7 @@ NB_MODULE(_core, m) {
     nb::class_<Generator>(m, "Generator", "Continuous-batching generation (see llamabatch.Generator).")
         .def("__init__",
              [](Generator* self, Model& model, int32_t n_parallel, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                bool flash_attn, std::vector<llama_token> end_tokens) {
+                bool flash_attn, std::vector<llama_token> end_tokens, bool batch_invariant) {
                  GenerationOptions o;
                  o.n_parallel = n_parallel;
                  o.n_ctx = n_ctx;
@@ -853,11 +860,13 @@ NB_MODULE(_core, m) {
                  o.n_threads = n_threads;
                  o.flash_attn = flash_attn;
                  o.end_tokens = std::move(end_tokens);
+                 o.batch_invariant = batch_invariant;
                  nb::gil_scoped_release release;
                  new (self) Generator(model, o);
              },
              "model"_a, "n_parallel"_a = 16, "n_ctx"_a = 0, "n_batch"_a = 0, "n_threads"_a = 0, "flash_attn"_a = true,
-             "end_tokens"_a = std::vector<llama_token>{}, nb::keep_alive<1, 2>())
+             "end_tokens"_a = std::vector<llama_token>{}, "batch_invariant"_a = false, nb::keep_alive<1, 2>())
+        .def_prop_ro("batch_invariant", [](const Generator& g) { return g.settings().batch_invariant; })
         .def_prop_ro("end_tokens",
                      [](const Generator& g) { return owned_copy(g.end_tokens().data(), g.end_tokens().size()); },
                      nb::for_getter(nb::sig("def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),

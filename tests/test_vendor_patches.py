@@ -40,11 +40,18 @@ def test_the_build_tree_carries_every_patch():
     assert fetch.is_current(tree, fetch.read_pin(), fetch.our_patches()), (
         "vendor/llama.cpp's stamp does not name the current patches: rebuild (the build re-extracts it)")
     for patch in fetch.our_patches():
-        text = patch.read_text()
-        target = next(line[6:].strip() for line in text.splitlines() if line.startswith("+++ b/"))
-        source = (tree / target).read_text()
-        added = [line[1:] for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
-        assert added and all(line in source for line in added), f"{patch.name} is not applied to {target}"
+        added: dict[str, list[str]] = {}  # the lines each file of the patch gains
+        target = ""
+        for line in patch.read_text().splitlines():
+            if line.startswith("+++ b/"):
+                target = line[6:].strip()
+                added[target] = []
+            elif line.startswith("+") and target:
+                added[target].append(line[1:])
+        assert added, f"{patch.name} names no file"
+        for target, lines in added.items():
+            source = (tree / target).read_text()
+            assert lines and all(line in source for line in lines), f"{patch.name} is not applied to {target}"
 
 
 def test_a_patch_applies_exactly(tmp_path):
@@ -57,6 +64,21 @@ def test_a_patch_applies_exactly(tmp_path):
     patch.write_text(_diff("src/a.c", before, after))
     fetch.apply_patch(tmp_path, patch)
     assert (tmp_path / "src" / "a.c").read_text() == after
+
+
+def test_a_patch_of_several_files_applies_each(tmp_path):
+    """A hunk ends where its header's counts say: the next file's "--- a/..." line,
+    when a hunk ends on a removed line, is not read as one more removal."""
+    fetch = _fetch()
+    before = "".join(f"line {i}\n" for i in range(1, 20))
+    first = before.replace("line 19\n", "")  # the hunk ends on a removal
+    second = before.replace("line 3\n", "line three\n")
+    for name in ("a.c", "b.c"):
+        (tmp_path / name).write_text(before)
+    patch = tmp_path / "p.patch"
+    patch.write_text(_diff("a.c", before, first) + _diff("b.c", before, second))
+    fetch.apply_patch(tmp_path, patch)
+    assert (tmp_path / "a.c").read_text() == first and (tmp_path / "b.c").read_text() == second
 
 
 def test_a_patch_that_does_not_match_stops_naming_the_hunk(tmp_path):

@@ -164,12 +164,17 @@ def apply_patch(tree: Path, patch: Path) -> None:
             if not m:
                 raise SystemExit(f"{patch.name}: cannot read the hunk header {lines[i].strip()!r}")
             old_count = 1 if m.group(2) is None else int(m.group(2))
+            new_count = 1 if m.group(4) is None else int(m.group(4))
             start = int(m.group(1)) - (1 if old_count else 0)
             old: list[str] = []
             new: list[str] = []
             i += 1
-            while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\"):
+            # The header's counts say where the hunk ends: a next file's "--- a/..."
+            # line would otherwise read as a removed line.
+            while i < len(lines) and (len(old) < old_count or len(new) < new_count or lines[i].startswith("\\")):
                 tag, text = lines[i][0], lines[i][1:]
+                if tag not in " -+\\":
+                    raise SystemExit(f"{patch.name}: the hunk at line {start + 1} of {name} ends early")
                 if tag in " -":
                     old.append(text)
                 if tag in " +":

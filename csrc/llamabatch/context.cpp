@@ -28,6 +28,7 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
     ContextSettings s;
     s.embeddings = o.embeddings;
     s.flash_attn = o.flash_attn;
+    s.batch_invariant = o.batch_invariant;
 
     if (o.n_ctx > n_ctx_train && !model.causal()) {
         // Position embeddings of BERT-like models end at n_ctx_train: past it llama.cpp aborts.
@@ -87,10 +88,38 @@ ContextSettings derive_settings(const Model& model, const ContextOptions& o) {
     return s;
 }
 
+PoolingType ContextSettings::llama_pooling() const {
+    if (!embeddings) return LLAMA_POOLING_TYPE_NONE;
+    const bool pooled_here = pooling == LLAMA_POOLING_TYPE_MEAN || pooling == LLAMA_POOLING_TYPE_CLS ||
+                             pooling == LLAMA_POOLING_TYPE_LAST;
+    return batch_invariant && pooled_here ? LLAMA_POOLING_TYPE_NONE : pooling;
+}
+
+void check_batch_invariance(const Model& model, const ContextSettings& s) {
+    if (!s.batch_invariant) return;
+    if (model.on_gpu()) {
+        throw InvalidArgument("batch_invariant=True holds on the CPU only, and '" + model.path() + "' is on " +
+                              model.device() + ": load it with n_gpu_layers=0");
+    }
+    if (!s.flash_attn) {
+        throw InvalidArgument("batch_invariant=True needs flash attention (its row-by-row path is what keeps a "
+                              "sequence's attention apart from the batch): leave flash_attn on");
+    }
+    if (model.repack()) {
+        throw InvalidArgument("batch_invariant=True needs the model loaded without repacked weights (one row and "
+                              "several take different kernels): load it with repack=False");
+    }
+    if (s.embeddings && s.pooling == LLAMA_POOLING_TYPE_RANK && model.architecture() == "modern-bert") {
+        throw InvalidArgument("batch_invariant=True cannot hold for ModernBERT's rank pooling (llama.cpp pools it "
+                              "with a product over the whole batch)");
+    }
+}
+
 Context::Context(Model& model, const ContextOptions& options)
     : Context(model, derive_settings(model, options)) {}
 
 Context::Context(Model& model, const ContextSettings& settings) : model_(model), settings_(settings) {
+    check_batch_invariance(model, settings_);
     llama_context_params p = llama_context_default_params();
     // For streaming, sequences are independent and the memory is cleared
     // between batches, so one unified cache of n_batch cells holds every
@@ -103,8 +132,12 @@ Context::Context(Model& model, const ContextSettings& settings) : model_(model),
     p.n_threads = settings_.n_threads;
     p.n_threads_batch = settings_.n_threads;
     p.embeddings = settings_.embeddings;
-    p.pooling_type = settings_.embeddings ? settings_.pooling : LLAMA_POOLING_TYPE_NONE;
-    p.flash_attn_type = settings_.flash_attn ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    p.pooling_type = settings_.llama_pooling();
+    if (!settings_.flash_attn) {
+        p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    } else {
+        p.flash_attn_type = settings_.batch_invariant ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
+    }
     p.no_perf = true;
     ctx_.reset(llama_init_from_model(model.get(), p));
     if (!ctx_) {
@@ -112,6 +145,7 @@ Context::Context(Model& model, const ContextSettings& settings) : model_(model),
                              ", n_seq_max=" + str(settings_.n_seq_max) +
                              "); try a smaller n_batch, or verbose=True to see why");
     }
+    if (settings_.batch_invariant) llama_set_batch_invariant(ctx_.get(), true);
     use_encode_ = model.has_encoder() && !model.has_decoder();
 }
 

@@ -22,6 +22,9 @@ struct ContextOptions {
     bool embeddings = false;
     PoolingType pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;
     bool flash_attn = true;  // packs short sequences cheaply on the CPU
+    // A sequence's results do not depend on the rest of its batch, bit for bit
+    // (see ContextSettings::batch_invariant).
+    bool batch_invariant = false;
 };
 
 // The settings actually used, after derivation.
@@ -39,7 +42,21 @@ struct ContextSettings {
     // each of the n_seq_max sequences owns n_cells / n_seq_max (generation).
     int32_t n_cells = 0;
     bool kv_unified = true;
+    // Batch invariance: the CPU kernels take one path whatever the number of
+    // rows (vendor patch 0003), attention is flash attention's row-by-row path,
+    // and pooled embeddings are pooled here, per sequence in token order,
+    // instead of by llama.cpp's matrix product over the whole batch.
+    bool batch_invariant = false;
+
+    // The pooling llama.cpp is asked for: with batch invariance, mean, cls and
+    // last pooling are done by llamabatch from the token rows (none).
+    PoolingType llama_pooling() const;
 };
+
+// Checks that batch invariance can hold for this model and these settings
+// (CPU only, flash attention on, no repacked weights); throws InvalidArgument
+// naming the fix. A no-op when s.batch_invariant is off.
+void check_batch_invariance(const Model& model, const ContextSettings& s);
 
 // Derives the settings for a context that streams independent sequences (the
 // memory is cleared between batches). Throws InvalidArgument naming the fix

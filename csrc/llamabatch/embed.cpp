@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "llamabatch/errors.h"
 
@@ -49,13 +50,49 @@ void check_finite(const float* row, int32_t width, size_t input_index) {
     }
 }
 
-// Writes each sequence's pooled vector into row input_index.
+const float* token_row(Context* ctx, int32_t i) {
+    const float* v = llama_get_embeddings_ith(ctx->get(), i);
+    if (!v) throw RuntimeFailure("llama.cpp returned no embedding for token " + std::to_string(i));
+    return v;
+}
+
+// Pools a sequence's token rows [first, first + n_tokens) of the last decode
+// into out: in token order, in double, so that the result depends on this
+// sequence's rows alone (batch invariance; llama.cpp's mean pooling is one
+// matrix product over the whole batch, whose sums depend on where the
+// sequence sits in it).
+void pool_token_rows(Context* ctx, PoolingType pooling, int32_t first, int32_t n_tokens, int32_t width,
+                     std::vector<double>& sum, float* out) {
+    if (pooling == LLAMA_POOLING_TYPE_CLS || pooling == LLAMA_POOLING_TYPE_LAST) {
+        const float* v = token_row(ctx, pooling == LLAMA_POOLING_TYPE_CLS ? first : first + n_tokens - 1);
+        std::memcpy(out, v, static_cast<size_t>(width) * sizeof(float));
+        return;
+    }
+    sum.assign(static_cast<size_t>(width), 0.0);
+    for (int32_t k = 0; k < n_tokens; ++k) {
+        const float* v = token_row(ctx, first + k);
+        for (int32_t d = 0; d < width; ++d) sum[static_cast<size_t>(d)] += v[d];
+    }
+    for (int32_t d = 0; d < width; ++d) out[d] = static_cast<float>(sum[static_cast<size_t>(d)] / n_tokens);
+}
+
+// Writes each sequence's pooled vector into row input_index: llama.cpp's, or
+// with batch invariance, pooled here from the token rows.
 class PooledRows final : public Sink {
 public:
-    PooledRows(float* out, int32_t width, int norm) : out_(out), width_(width), norm_(norm) {}
-    void on_sequence(Context* ctx, size_t input_index, llama_seq_id seq_id, int32_t, int32_t) override {
-        const float* v = llama_get_embeddings_seq(ctx->get(), seq_id);
-        if (!v) throw RuntimeFailure("llama.cpp returned no pooled embedding for sequence " + std::to_string(seq_id));
+    PooledRows(float* out, int32_t width, int norm, const ContextSettings& settings)
+        : out_(out), width_(width), norm_(norm), pooling_(settings.pooling),
+          pool_here_(settings.llama_pooling() == LLAMA_POOLING_TYPE_NONE) {}
+    void on_sequence(Context* ctx, size_t input_index, llama_seq_id seq_id, int32_t first, int32_t n_tokens) override {
+        const float* v = nullptr;
+        if (pool_here_) {
+            pooled_.resize(static_cast<size_t>(width_));
+            pool_token_rows(ctx, pooling_, first, n_tokens, width_, sum_, pooled_.data());
+            v = pooled_.data();
+        } else {
+            v = llama_get_embeddings_seq(ctx->get(), seq_id);
+            if (!v) throw RuntimeFailure("llama.cpp returned no pooled embedding for sequence " + std::to_string(seq_id));
+        }
         float* row = out_ + input_index * static_cast<size_t>(width_);
         normalize_embedding(v, row, width_, norm_);
         check_finite(row, width_, input_index);
@@ -67,6 +104,10 @@ private:
     float* out_;
     int32_t width_;
     int norm_;
+    PoolingType pooling_;
+    bool pool_here_;
+    std::vector<float> pooled_;
+    std::vector<double> sum_;
 };
 
 // Writes each token's vector into the rows that belong to its text.
@@ -77,8 +118,7 @@ public:
     void on_sequence(Context* ctx, size_t input_index, llama_seq_id, int32_t first, int32_t n_tokens) override {
         float* row = out_ + static_cast<size_t>(offsets_[input_index]) * static_cast<size_t>(width_);
         for (int32_t k = 0; k < n_tokens; ++k) {
-            const float* v = llama_get_embeddings_ith(ctx->get(), first + k);
-            if (!v) throw RuntimeFailure("llama.cpp returned no embedding for token " + std::to_string(first + k));
+            const float* v = token_row(ctx, first + k);
             normalize_embedding(v, row + static_cast<size_t>(k) * static_cast<size_t>(width_), width_, norm_);
         }
         check_finite(row, width_ * n_tokens, input_index);
@@ -210,7 +250,7 @@ void Embedder::embed(const TokenizedTexts& texts, float* out, int norm, const Pr
         sink.progress = on_progress;
         engine_->run(texts.spans(), sink);
     } else {
-        PooledRows sink(out, n_out_, norm);
+        PooledRows sink(out, n_out_, norm, settings());
         sink.progress = on_progress;
         engine_->run(texts.spans(), sink);
     }
@@ -224,7 +264,7 @@ void Embedder::encode(const std::vector<std::string_view>& texts, int32_t trunca
     if (pooling() == LLAMA_POOLING_TYPE_RANK) norm = kNormNone;  // scores, not vectors
     ChunkedTexts source(*this, texts, truncate_to);
     source.check_all();
-    PooledRows sink(out, n_out_, norm);
+    PooledRows sink(out, n_out_, norm, settings());
     sink.progress = on_progress;
     engine_->run(source, sink);
 }

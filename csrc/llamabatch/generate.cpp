@@ -73,6 +73,7 @@ ContextSettings derive_generation_settings(const Model& model, const GenerationO
     s.embeddings = false;
     s.pooling = LLAMA_POOLING_TYPE_NONE;
     s.flash_attn = o.flash_attn;
+    s.batch_invariant = o.batch_invariant;
     // Each sequence owns n_ctx cells, so no running sequence can crowd out another.
     s.n_cells = s.n_ctx * o.n_parallel;
     // A unified cache was tried and was no faster once batches are in slot order

@@ -30,6 +30,9 @@ struct GenerationOptions {
     int32_t n_batch = 0;      // tokens per decode; 0: max(512, n_parallel)
     int32_t n_threads = 0;
     bool flash_attn = true;
+    // Greedy outputs that do not depend on n_parallel, n_batch, n_threads or
+    // the other sequences running (ContextSettings::batch_invariant).
+    bool batch_invariant = false;
     // Tokens that end a sequence (and that ignore_eos bans); empty: the ones
     // the GGUF declares (Model::declared_end_tokens). The Python Generator adds
     // the end-of-turn token of the model's chat template.

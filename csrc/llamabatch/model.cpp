@@ -80,6 +80,8 @@ Model::Model(const std::string& path, ModelOptions options) : path_(path) {
     n_gpu_layers_ = resolve_gpu_layers(options.n_gpu_layers);
     params.n_gpu_layers = n_gpu_layers_;
     params.vocab_only = options.vocab_only;
+    params.use_extra_bufts = options.repack;
+    repack_ = options.repack;
     if (!g_verbose.load()) params.progress_callback = quiet_progress;  // no progress dots
     model_.reset(llama_model_load_from_file(path.c_str(), params));
     if (!model_) {

@@ -28,6 +28,9 @@ struct ModelOptions {
     // is present, none otherwise (see resolve_gpu_layers).
     std::optional<int32_t> n_gpu_layers;
     bool vocab_only = false;  // tokenizer only, no weights
+    // Let the CPU backend repack quantized weights for its SIMD kernels (faster;
+    // one row and several take different kernels, so batch invariance needs it off).
+    bool repack = true;
 };
 
 class Model {
@@ -48,6 +51,8 @@ public:
     int32_t n_layer() const { return llama_model_n_layer(model_.get()); }
     // The n_gpu_layers llama.cpp was given (-1 = all).
     int32_t n_gpu_layers() const { return n_gpu_layers_; }
+    // Whether the CPU backend may repack quantized weights (ModelOptions::repack).
+    bool repack() const { return repack_; }
     // Where the weights are: "cpu", "cuda:0", "cuda:0,cuda:1", or "cuda:0+cpu"
     // when only some layers are offloaded.
     const std::string& device() const { return device_; }
@@ -94,6 +99,7 @@ private:
     std::unique_ptr<llama_model, Free> model_;
     bool causal_ = true;
     int32_t n_gpu_layers_ = 0;
+    bool repack_ = true;
     std::string device_ = "cpu";
     PoolingType pooling_ = LLAMA_POOLING_TYPE_UNSPECIFIED;
     std::unique_ptr<const WordPiece> wordpiece_;

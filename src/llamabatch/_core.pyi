@@ -131,11 +131,16 @@ class Batch:
 class Model:
     """A GGUF model loaded by llama.cpp."""
 
-    def __init__(self, path: str, n_gpu_layers: int | None = None, vocab_only: bool = False) -> None:
+    def __init__(self, path: str, n_gpu_layers: int | None = None, vocab_only: bool = False, repack: bool = True) -> None:
         """
         Load a GGUF file. FileNotFoundError if it is missing, ValueError if it is not a loadable model.
         n_gpu_layers: layers on the GPU (-1 all, 0 none; None: all when a GPU is present).
+        repack: let the CPU backend repack quantized weights for its SIMD kernels (False for batch invariance).
         """
+
+    @property
+    def repack(self) -> bool:
+        """Whether the CPU backend may repack quantized weights."""
 
     @property
     def device(self) -> str:
@@ -314,7 +319,10 @@ class Embedder:
     Embeds many texts through the streaming engine (see llamabatch.Embedder).
     """
 
-    def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_seq_max: int = 0, n_threads: int = 0, pooling: str | None = None, flash_attn: bool = True, parse_special: bool = True) -> None: ...
+    def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 0, n_seq_max: int = 0, n_threads: int = 0, pooling: str | None = None, flash_attn: bool = True, parse_special: bool = True, batch_invariant: bool = False) -> None: ...
+
+    @property
+    def batch_invariant(self) -> bool: ...
 
     @property
     def parse_special(self) -> bool: ...
@@ -363,7 +371,10 @@ class Embedder:
 class Generator:
     """Continuous-batching generation (see llamabatch.Generator)."""
 
-    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True, end_tokens: Sequence[int] = []) -> None: ...
+    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True, end_tokens: Sequence[int] = [], batch_invariant: bool = False) -> None: ...
+
+    @property
+    def batch_invariant(self) -> bool: ...
 
     @property
     def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:

@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="generate: do not wrap prompts in the chat template")
     s.add_argument("--n-ctx", type=_positive, default=None, help="generate: context tokens")
     s.add_argument("--no-progress", dest="progress", action="store_false")
+    _batch_invariant_arg(s)
     s.set_defaults(func=_cmd_sweep)
 
     i = sub.add_parser("info", help="print the build (CPU features, CUDA) and the devices found, as JSON",
@@ -176,6 +177,7 @@ def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
     p.add_argument("--threads", type=_positive, default=None, metavar="N",
                    help="CPU threads (default: all; with --ray: per worker, default 1)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _batch_invariant_arg(p)
     r = p.add_argument_group("Ray", 'run the job on a Ray cluster (pip install "llamabatch[ray]")')
     r.add_argument("--ray", action="store_true",
                    help="read INPUT with Ray's readers, run on a pool of Ray workers (each loads the model once), "
@@ -187,6 +189,12 @@ def _io_args(p: argparse.ArgumentParser, *, field_flag: str) -> None:
     r.add_argument("--workers", type=_positive, default=None, metavar="N",
                    help="Ray workers, each with its own model (default: (the cluster's CPUs - 1) // --threads, "
                         "leaving one CPU for Ray's read and write tasks)")
+
+
+def _batch_invariant_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-invariant", action="store_true",
+                   help="each row's result the same bits whatever else is in its batch and whatever the batch "
+                        "size or threads (CPU only; slower: docs/reliability.md)")
 
 
 def _weights_arg(p: argparse.ArgumentParser) -> None:
@@ -295,14 +303,15 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from . import models
     from .runner import EmbedTask
 
-    extra = {"batch_size": args.batch_size, "truncate": args.truncate}
+    extra = {"batch_size": args.batch_size, "truncate": args.truncate,
+             **({"batch_invariant": True} if args.batch_invariant else {})}
     ckpt, model_path, id_field = _prepare(args, "embed", models.DEFAULT_EMBEDDING_MODEL, extra)
     if ckpt.already_complete:
         print(f"{args.output} is already complete; nothing to do")
         return 0
     from .embedder import Embedder
 
-    embedder = Embedder(str(model_path), n_threads=args.threads)
+    embedder = Embedder(str(model_path), n_threads=args.threads, batch_invariant=args.batch_invariant)
     task = EmbedTask(embedder, batch_size=args.batch_size, truncate=args.truncate,
                      slice_size=max(256, args.batch_size or 0))
     return _finish(args, task, ckpt, id_field)
@@ -337,13 +346,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     options = _generation_options(args)
     chat_template = _chat_template(args)
     extra = {**options, "prompt_template": args.prompt_template, "n_parallel": args.n_parallel,
-             "n_ctx": args.n_ctx, **({"chat_template": chat_template} if chat_template is not None else {})}
+             "n_ctx": args.n_ctx, **({"chat_template": chat_template} if chat_template is not None else {}),
+             **({"batch_invariant": True} if args.batch_invariant else {})}
     ckpt, model_path, id_field = _prepare(args, "generate", models.DEFAULT_GENERATION_MODEL, extra)
     if ckpt.already_complete:
         print(f"{args.output} is already complete; nothing to do")
         return 0
     generator = Generator(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx, n_threads=args.threads,
-                          chat_template=chat_template)
+                          chat_template=chat_template, batch_invariant=args.batch_invariant)
     task = GenerateTask(generator, options=options, template=args.prompt_template,
                         slice_size=max(64, 8 * args.n_parallel))
     return _finish(args, task, ckpt, id_field)
@@ -357,7 +367,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         text_field=args.text_field, reference_field=args.reference_field, fmt=args.format,
         model=args.model, threads=args.threads, repeats=args.repeats,
         generation=_generation_options(args), prompt_template=args.prompt_template, n_ctx=args.n_ctx,
-        progress=args.progress,
+        progress=args.progress, batch_invariant=args.batch_invariant,
     )
     result = sweep.run_sweep(config)
     files = sweep.write_results(result, args.out)
@@ -385,6 +395,8 @@ def _ray_job(args: argparse.Namespace, task: str) -> int:
         chat_template = _chat_template(args)
         options = {"n_parallel": args.n_parallel, "prompt_template": args.prompt_template, "n_ctx": args.n_ctx,
                    **_generation_options(args), **({"chat_template": chat_template} if chat_template else {})}
+    if args.batch_invariant:
+        options["batch_invariant"] = True  # an Embedder or Generator argument on each worker
     try:
         done = lray.run_file_job(task, args.input, args.output, fmt=fmt, text_field=args.text_field,
                                  id_field=args.id_field, model=args.model, threads=args.threads or 1,

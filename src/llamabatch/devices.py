@@ -45,7 +45,9 @@ def system_info() -> dict[str, Any]:
     ``backend``, ``description``, ``kind``, ``memory_free``, ``memory_total`` in
     bytes), ``gpu`` (the name of the first GPU found, or None), and
     ``weights`` / ``weights_reason``: the weight format a catalogue embedding
-    model runs in here by default, and why (:mod:`llamabatch.weights`).
+    model runs in here by default, and why (:mod:`llamabatch.weights`), and
+    ``modes``: the default mode (the fastest kernels) and how batch invariance
+    is had here.
     """
     from . import __version__
 
@@ -68,6 +70,11 @@ def system_info() -> dict[str, Any]:
         "gpu": gpus[0] if gpus else None,
         "weights": weights.format,
         "weights_reason": weights.reason,
+        "modes": {
+            "default": "the fastest kernels; a row's last bits depend on the rest of its batch",
+            "batch_invariant": "built in (vendor patch 0003): Embedder/Generator(batch_invariant=True) or "
+                               "--batch-invariant give the same bits whatever the batch, on the CPU",
+        },
     }
 
 
@@ -82,14 +89,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def load_model(path: str | os.PathLike[str], n_gpu_layers: int | None) -> _core.Model:
+def load_model(path: str | os.PathLike[str], n_gpu_layers: int | None, *,
+               batch_invariant: bool = False) -> _core.Model:
     """Loads a model for an Embedder or a Generator and says, once, when a GPU was wanted but none is there.
 
     ``n_gpu_layers``: None puts every layer on the GPU when one is found (the
     CPU otherwise); -1 all layers, 0 none, N the last N layers.
+    ``batch_invariant``: load it as batch invariance needs: on the CPU (when
+    ``n_gpu_layers`` is None) and without repacked weights.
     """
     if n_gpu_layers is not None and (isinstance(n_gpu_layers, bool) or not isinstance(n_gpu_layers, int)):
         raise TypeError(f"n_gpu_layers must be an int or None, got {n_gpu_layers!r}")
+    if not isinstance(batch_invariant, bool):
+        raise TypeError(f"batch_invariant must be True or False, got {batch_invariant!r}")
+    if batch_invariant:
+        if n_gpu_layers is None:
+            n_gpu_layers = 0  # it holds on the CPU only; a GPU asked for by name gets the core's error
+        return _core.Model(str(path), n_gpu_layers=n_gpu_layers, repack=False)
     model = _core.Model(str(path), n_gpu_layers=n_gpu_layers)
     if model.device == "cpu" and n_gpu_layers != 0:
         _say_no_gpu(explicit=n_gpu_layers is not None)

@@ -89,6 +89,12 @@ class Embedder:
         parse_special: read a special token's text in a text ("[SEP]",
             "[MASK]") as that token, as sentence-transformers does (default
             True). False keeps it as plain text.
+        batch_invariant: each text's embedding the same bits whatever else is in
+            its batch, where it sits there, ``batch_size``, ``n_batch`` and
+            ``n_threads`` (default False: the fastest kernels, whose sums depend
+            on the batch by about 1e-4). Runs on the CPU only (the model is
+            loaded there when ``n_gpu_layers`` is None) and costs some speed:
+            see docs/reliability.md.
         verbose: show llama.cpp's log.
 
     Tokens: a BERT (WordPiece) model's texts are tokenized with BERT's own
@@ -115,6 +121,7 @@ class Embedder:
         flash_attn: bool = True,
         parse_special: bool = True,
         weights: str | None = None,
+        batch_invariant: bool = False,
         verbose: bool = False,
     ) -> None:
         self._norm = _norm_code(normalize)
@@ -123,7 +130,7 @@ class Embedder:
         from . import models  # here, so `python -m llamabatch.models` runs without a double import
 
         self._resolved = resolve_model(model, models.DEFAULT_EMBEDDING_MODEL, weights, n_gpu_layers=n_gpu_layers)
-        self.model = load_model(self._resolved.path, n_gpu_layers)
+        self.model = load_model(self._resolved.path, n_gpu_layers, batch_invariant=batch_invariant)
         self._core = _core.Embedder(
             self.model,
             n_ctx=n_ctx or 0,
@@ -133,9 +140,15 @@ class Embedder:
             pooling=pooling,
             flash_attn=flash_attn,
             parse_special=parse_special,
+            batch_invariant=batch_invariant,
         )
 
     # ------------------------------------------------------------ properties
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether each text's embedding is the same bits whatever its batch (see the constructor)."""
+        return bool(self._core.batch_invariant)
+
     @property
     def device(self) -> str:
         """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
@@ -321,5 +334,7 @@ class Embedder:
         raise ValueError(f"truncate must be True, False or a positive token count, got {truncate!r}")
 
     def __repr__(self) -> str:
+        invariant = ", batch_invariant=True" if self.batch_invariant else ""
         return (f"Embedder(model='{self.model.path}', weights='{self.weights}', pooling='{self.pooling}', "
-                f"n_embd={self.n_embd}, n_ctx={self.n_ctx}, n_batch={self.n_batch}, device='{self.device}')")
+                f"n_embd={self.n_embd}, n_ctx={self.n_ctx}, n_batch={self.n_batch}, device='{self.device}'"
+                f"{invariant})")

@@ -174,6 +174,12 @@ class Generator:
             None for the GGUF's own template, a Jinja template (a str), the name
             of a template the GGUF stores (``tokenizer.chat_template.<name>``) or
             the path of a file holding one.
+        batch_invariant: a prompt's greedy completion the same whatever else
+            runs beside it and whatever ``n_parallel``, ``n_batch`` and
+            ``n_threads`` (default False: the fastest kernels, where a near-tie
+            can go either way). Runs on the CPU only (the model is loaded there
+            when ``n_gpu_layers`` is None) and costs some speed: see
+            docs/reliability.md.
         verbose: show llama.cpp's log.
 
     Threads: one Generator may be shared by several Python threads; their calls
@@ -192,6 +198,7 @@ class Generator:
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
         chat_template: str | os.PathLike[str] | None = None,
+        batch_invariant: bool = False,
         verbose: bool = False,
     ) -> None:
         if verbose:
@@ -199,7 +206,7 @@ class Generator:
         from . import models  # here, so `python -m llamabatch.models` runs without a double import
 
         path = models.resolve(model, models.DEFAULT_GENERATION_MODEL)
-        self.model = load_model(path, n_gpu_layers)
+        self.model = load_model(path, n_gpu_layers, batch_invariant=batch_invariant)
         # A template given must work; a model without one of its own still generates plain prompts.
         self._chat_template = chat_template
         self._prompter = ChatPrompter(self.model, chat_template) if chat_template is not None else None
@@ -210,7 +217,7 @@ class Generator:
                 pass  # a GGUF template that does not compile: chat prompts say so when asked for
         self._core = _core.Generator(
             self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0,
-            end_tokens=end_tokens(self.model, self._prompter),
+            end_tokens=end_tokens(self.model, self._prompter), batch_invariant=batch_invariant,
         )
 
     @property
@@ -226,6 +233,11 @@ class Generator:
         eot and eom when it names them) and the end-of-turn token of the chat template.
         Tokens llama.cpp would take as ends by their text alone (Gemma 3's ``</s>``) are not."""
         return [int(t) for t in self._core.end_tokens]
+
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether greedy completions are independent of the batch (see the constructor)."""
+        return bool(self._core.batch_invariant)
 
     @property
     def device(self) -> str:

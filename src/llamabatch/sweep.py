@@ -53,6 +53,7 @@ class SweepConfig:
     prompt_template: str | None = None
     n_ctx: int | None = None
     progress: bool = True
+    batch_invariant: bool = False  # Embedder/Generator(batch_invariant=True): 1.0 at every batch size
 
 
 # --------------------------------------------------------------------------- similarity
@@ -176,6 +177,7 @@ def run_sweep(config: SweepConfig) -> dict[str, Any]:
         "baseline_batch_size": base,
         "reference_field": ref_field,
         "repeats": config.repeats,
+        "batch_invariant": config.batch_invariant,
         "load_average_before": load_before,
         "load_average_after": _load_average(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -207,7 +209,8 @@ def _embed_runs(config: SweepConfig, batch_sizes: list[int], texts: list[str],
                 refs: list[Any] | None) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
     from .embedder import Embedder
 
-    embedder = Embedder(config.model, n_threads=config.threads, n_seq_max=max(max(batch_sizes), 1))
+    embedder = Embedder(config.model, n_threads=config.threads, n_seq_max=max(max(batch_sizes), 1),
+                        batch_invariant=config.batch_invariant)
     embedder.encode(texts[:16], truncate=True)  # warm-up: first touch of the weights is not throughput
     outputs: dict[int, np.ndarray] = {}
     runs: list[dict[str, Any]] = []
@@ -245,7 +248,8 @@ def _generate_runs(config: SweepConfig, batch_sizes: list[int], texts: list[str]
     model_path = ""
     for bs in batch_sizes:
         _say(config, f"generate: n_parallel {bs} ...")
-        gen = llamabatch.Generator(config.model, n_parallel=bs, n_ctx=config.n_ctx, n_threads=config.threads)
+        gen = llamabatch.Generator(config.model, n_parallel=bs, n_ctx=config.n_ctx, n_threads=config.threads,
+                                   batch_invariant=config.batch_invariant)
         model_path = gen.model.path
         gen.generate(prompts[:1], **{**options, "max_new_tokens": 2})  # warm-up
         seconds, out = _timed(functools.partial(gen.generate_details, prompts, **options), config.repeats)
@@ -321,7 +325,8 @@ def format_table(result: dict[str, Any]) -> str:
     has_ref = "reference_similarity" in runs[0]
     head += f" {'vs ref':>7}" if has_ref else ""
     head += f" {'per day':>14}"
-    lines = [f"{meta['task']} sweep: {meta['model']} on {meta['cpu']}, {_threads(meta['threads'])}, "
+    mode = ", batch-invariant" if meta.get("batch_invariant") else ""
+    lines = [f"{meta['task']} sweep{mode}: {meta['model']} on {meta['cpu']}, {_threads(meta['threads'])}, "
              f"{meta['samples']} samples", head]
     for r in runs:
         line = (f"{r['batch_size']:>6} {r['total_seconds']:>9.3f} {r['samples_per_second']:>10.1f} "
