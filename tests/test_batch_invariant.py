@@ -6,6 +6,7 @@ bytes, not closeness.
 """
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -142,3 +143,30 @@ def test_sweep_reports_exact_matches_at_every_batch_size(tmp_path):
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["meta"]["batch_invariant"] is True
     assert [r["exact_match_vs_baseline"] for r in result["runs"]] == [1.0, 1.0]
+
+
+def test_a_batch_invariant_server_answers_each_request_as_if_alone(minilm_path, alone):
+    """`llamabatch serve --batch-invariant`: 32 concurrent requests share decodes,
+    and each gets the bytes its text gives alone (base64 carries them exactly)."""
+    httpx = pytest.importorskip("httpx", reason="the server tests need the test extra")
+    pytest.importorskip("fastapi", reason="the server needs the server extra")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server_process import ServerProcess
+
+    server = ServerProcess("--embedding-model", minilm_path, "--batch-invariant", "--threads", "2").wait_ready()
+    try:
+        def one(i: int) -> bytes:
+            with httpx.Client(timeout=120) as c:
+                r = c.post(f"{server.url}/v1/embeddings", json={"input": TEXTS[i], "encoding_format": "base64"})
+                r.raise_for_status()
+                return base64.b64decode(r.json()["data"][0]["embedding"])
+
+        with ThreadPoolExecutor(32) as pool:
+            rows = list(pool.map(one, range(32)))
+        model = httpx.get(f"{server.url}/v1/models").json()["data"][0]["id"]
+        decodes = server.metric("llamabatch_decodes_total", model=model)
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
+    assert 1 <= decodes < 32, f"{decodes} decodes for 32 requests: they did not share batches"
+    assert rows == [alone[i].tobytes() for i in range(32)]

@@ -30,6 +30,7 @@ class ServerConfig:
     n_gpu_layers: Optional[int] = None
     weights: Optional[str] = None  # the embedding model's weight format (llamabatch.weights)
     chat_template: Optional[str] = None  # Jinja text, a GGUF template's name or a file (Generator's chat_template)
+    batch_invariant: bool = False  # a request's answer the same bits whatever others run beside it
     access_log: bool = True
 
     @property
@@ -81,6 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"generation sequences decoding together (default {d.n_parallel})")
     p.add_argument("--n-ctx", type=_positive, default=None, metavar="N",
                    help="most tokens (prompt + completion) per generation (default: the model's, at most 2048)")
+    p.add_argument("--batch-invariant", action="store_true",
+                   help="a request's embeddings and greedy completion the same bits whatever other requests share "
+                        "its batch (CPU only; slower: docs/reliability.md)")
     p.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                    help="layers on the GPU (CUDA builds; default: all when a GPU is found)")
     p.add_argument("--weights", choices=[c for c in CHOICES if c], default=None,
@@ -111,5 +115,6 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         n_gpu_layers=args.n_gpu_layers,
         weights=args.weights,
         chat_template=args.chat_template,
+        batch_invariant=args.batch_invariant,
         access_log=args.access_log,
     )

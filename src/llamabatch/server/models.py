@@ -65,7 +65,8 @@ class ServedModels:
     def _load(self) -> None:
         c = self.config
         if self.embedding_path is not None:
-            embedder = Embedder(self.embedding_path, n_threads=c.threads, n_gpu_layers=c.n_gpu_layers)
+            embedder = Embedder(self.embedding_path, n_threads=c.threads, n_gpu_layers=c.n_gpu_layers,
+                                batch_invariant=c.batch_invariant)
             if embedder.pooling in ("none", "rank"):
                 raise ValueError(f"{self.embedding_path} gives {embedder.pooling!r} pooling; /v1/embeddings needs "
                                  f"a model with one vector per input (mean, cls or last pooling)")
@@ -75,7 +76,8 @@ class ServedModels:
             self.embeddings.start()
         if self.generation_path is not None:
             generator = Generator(self.generation_path, n_parallel=c.n_parallel, n_ctx=c.n_ctx, n_threads=c.threads,
-                                  n_gpu_layers=c.n_gpu_layers, chat_template=c.chat_template)
+                                  n_gpu_layers=c.n_gpu_layers, chat_template=c.chat_template,
+                                  batch_invariant=c.batch_invariant)
             log.info("generation model %s on %s: %s", self.generation_id, generator.device, generator)
             self.generation = GenerationScheduler(generator, self.generation_id or "", self.metrics,
                                                   c.max_queued_tokens)
