@@ -10,7 +10,7 @@ same texts, prompts, thread count and cores.
 
     python benchmarks/bench_serve.py [--quick] [--only NAME] [--skip NAME] [--rounds R]
         [--server-cpus 0-1] [--client-cpus 1] [--threads T]
-        [--llama-server PATH | --build-llama-server] [--infinity PYTHON] [--out serve.json]
+        [--llama-server PATH | --build-llama-server] [--infinity PYTHON] [--shared-system] [--out serve.json]
 
 Contenders (NAME for --only / --skip)
   llamabatch     python -m llamabatch.server (= llamabatch serve) --embedding-model E --model G
@@ -36,7 +36,8 @@ when every client is done, and clients stop starting requests after --time-cap s
          "temperature": 0, "stream": true, "stream_options": {"include_usage": true}},
          SSE read line by line up to `data: [DONE]`: 1, 8 and 32 clients
          (max(4, 64 / clients) requests each); every request of a contender's run has its
-         own prompt, the same prompts for every contender
+         own prompt, the same prompts for every contender; with --shared-system every
+         request's messages start with the same ~100-token system message (SHARED_SYSTEM)
 Warm-up requests (not timed) before each server's first workload.
 
 Reported per contender and workload: requests/s, texts/s (embed) or completion tokens/s
@@ -118,6 +119,22 @@ CONTEXTS = ["", "I am cooking for friends tonight. ", "For a school project: ", 
 def make_prompts(n: int) -> list[str]:
     base = [(c + a).format(d=d) for c in CONTEXTS for a in ASKS for d in DISHES]  # 1,024 distinct
     return [base[i % len(base)] for i in range(n)]
+
+
+# --shared-system: one system message, about 100 tokens, before every chat request's
+# own user message: the case prompt-prefix reuse is for (llama-server's cache_prompt
+# is on by default; llamabatch's prefix cache too).
+SHARED_SYSTEM = (
+    "You are the assistant of a cooking website. Answer questions about food, recipes, ingredients, "
+    "kitchen tools and drinks. Be friendly and practical, prefer everyday ingredients that are easy to "
+    "find, give quantities in grams and millilitres, mention common allergens when a dish contains them, "
+    "and keep every answer short: a few sentences, or a short list of steps. If a question is not about "
+    "food or cooking, say politely that you only help with cooking."
+)
+
+
+def chat_messages(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    return prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
 
 
 # --------------------------------------------------------------------------
@@ -445,7 +462,7 @@ async def _chat_client(client, model, prompts, counter, w: Workload, max_tokens,
         if time.perf_counter() >= deadline:
             return
         i = counter.take(1)
-        body = {"model": model, "messages": [{"role": "user", "content": prompts[i % len(prompts)]}],
+        body = {"model": model, "messages": chat_messages(prompts[i % len(prompts)]),
                 "max_tokens": max_tokens, "temperature": 0, "stream": True,
                 "stream_options": {"include_usage": True}}
         t0 = time.perf_counter()
@@ -774,6 +791,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chat-requests", type=int, default=64,
                     help="requests per chat workload: each client sends max(4, N / clients) (default 64)")
     ap.add_argument("--max-tokens", type=int, default=32, help="max_tokens of every chat request (default 32)")
+    ap.add_argument("--shared-system", action="store_true",
+                    help="every chat request starts with the same ~100-token system message (prompt-prefix reuse)")
     ap.add_argument("--time-cap", type=float, default=120.0,
                     help="seconds after which a workload's clients start no new request (default 120)")
     ap.add_argument("--request-timeout", type=float, default=300.0, help="seconds per request (default 300)")
@@ -835,7 +854,9 @@ def main(argv=None) -> int:
     n_pool = max([w.clients * w.per_client * w.texts for w in workloads if w.kind == "embed"] + [64])
     pool = make_texts(n_pool + 64)
     n_prompts = sum(w.clients * w.per_client for w in workloads if w.kind == "chat")
-    prompts = make_prompts(max(n_prompts, 1))
+    prompts: list = make_prompts(max(n_prompts, 1))
+    if args.shared_system:
+        prompts = [[{"role": "system", "content": SHARED_SYSTEM}, {"role": "user", "content": p}] for p in prompts]
     if n_prompts > 1024:
         print(f"note: {n_prompts} chat requests > 1,024 distinct prompts; some repeat", file=sys.stderr)
     check_texts = pool[:8]
@@ -955,6 +976,7 @@ def main(argv=None) -> int:
         "settings": {"quick": args.quick, "threads": args.threads, "server_cpus": args.server_cpus,
                      "client_cpus": args.client_cpus, "cpus_shared": shared, "rounds": args.rounds,
                      "max_tokens": args.max_tokens, "time_cap_s": args.time_cap,
+                     "shared_system": SHARED_SYSTEM if args.shared_system else None,
                      "workloads": [{"key": w.key, "kind": w.kind, "clients": w.clients, "requests_per_client": w.per_client,
                                     "texts_per_request": w.texts} for w in workloads],
                      "ls_embed_parallel": args.ls_embed_parallel, "chat_parallel": args.chat_parallel},

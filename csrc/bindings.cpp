@@ -189,6 +189,7 @@ nb::dict stats_dict(const GenerationStats& s) {
     d["decodes"] = s.decodes;
     d["batch_tokens"] = s.batch_tokens;
     d["prompt_tokens"] = s.prompt_tokens;
+    d["cached_tokens"] = s.cached_tokens;
     d["generated_tokens"] = s.generated_tokens;
     d["sequences"] = s.sequences;
     d["decode_seconds"] = s.decode_seconds;
@@ -852,7 +853,7 @@ NB_MODULE(_core, m) {
     nb::class_<Generator>(m, "Generator", "Continuous-batching generation (see llamabatch.Generator).")
         .def("__init__",
              [](Generator* self, Model& model, int32_t n_parallel, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                bool flash_attn, std::vector<llama_token> end_tokens, bool batch_invariant) {
+                bool flash_attn, std::vector<llama_token> end_tokens, bool batch_invariant, bool prefix_cache) {
                  GenerationOptions o;
                  o.n_parallel = n_parallel;
                  o.n_ctx = n_ctx;
@@ -861,12 +862,15 @@ NB_MODULE(_core, m) {
                  o.flash_attn = flash_attn;
                  o.end_tokens = std::move(end_tokens);
                  o.batch_invariant = batch_invariant;
+                 o.prefix_cache = prefix_cache;
                  nb::gil_scoped_release release;
                  new (self) Generator(model, o);
              },
              "model"_a, "n_parallel"_a = 16, "n_ctx"_a = 0, "n_batch"_a = 0, "n_threads"_a = 0, "flash_attn"_a = true,
-             "end_tokens"_a = std::vector<llama_token>{}, "batch_invariant"_a = false, nb::keep_alive<1, 2>())
+             "end_tokens"_a = std::vector<llama_token>{}, "batch_invariant"_a = false, "prefix_cache"_a = true,
+             nb::keep_alive<1, 2>())
         .def_prop_ro("batch_invariant", [](const Generator& g) { return g.settings().batch_invariant; })
+        .def_prop_ro("prefix_cache", &Generator::prefix_cache)
         .def_prop_ro("end_tokens",
                      [](const Generator& g) { return owned_copy(g.end_tokens().data(), g.end_tokens().size()); },
                      nb::for_getter(nb::sig("def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]")),
@@ -901,7 +905,7 @@ NB_MODULE(_core, m) {
                  for (auto& r : results) {
                      out.append(nb::make_tuple(owned_copy(r.tokens.data(), r.tokens.size()),
                                                nb::bytes(r.text.data(), r.text.size()), finish_name(r.finish),
-                                               r.prompt_tokens));
+                                               r.prompt_tokens, r.cached_tokens));
                  }
                  return out;
              },
@@ -912,8 +916,9 @@ NB_MODULE(_core, m) {
                      "max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
                      "min_p: float = 0.0, seed: int = -1, stop: collections.abc.Sequence[str] = [], "
                      "ignore_eos: bool = False, progress: collections.abc.Callable[[int], object] | None = None) -> "
-                     "list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int]]"),
-             "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.")
+                     "list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int, int]]"),
+             "Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count, cached prompt\n"
+             "token count) in prompt order.")
         .def_prop_ro("idle", &Generator::idle, "No submitted request is queued or running.")
         .def_prop_ro("n_queued", &Generator::n_queued)
         .def_prop_ro("n_running", &Generator::n_running)
@@ -950,7 +955,7 @@ NB_MODULE(_core, m) {
                          const GenerationResult& r = ev.result;
                          result = nb::make_tuple(owned_copy(r.tokens.data(), r.tokens.size()),
                                                  nb::bytes(r.text.data(), r.text.size()), finish_name(r.finish),
-                                                 r.prompt_tokens);
+                                                 r.prompt_tokens, r.cached_tokens);
                      }
                      nb::object error = ev.error.empty() ? nb::none() : nb::object(nb::str(ev.error.c_str()));
                      out.append(nb::make_tuple(ev.id, nb::bytes(ev.text.data(), ev.text.size()), ev.new_tokens,
@@ -958,10 +963,11 @@ NB_MODULE(_core, m) {
                  }
                  return out;
              },
-             nb::sig("def step(self) -> list[tuple[int, bytes, int, tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int] | None, "
+             nb::sig("def step(self) -> list[tuple[int, bytes, int, tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int, int] | None, "
                      "str | None]]"),
              "One decode. Returns (id, new text bytes, new token count, result, error) for each request that\n"
-             "advanced; result is None, or (tokens, text, finish reason, prompt token count) once finished.")
+             "advanced; result is None, or (tokens, text, finish reason, prompt token count, cached prompt token\n"
+             "count) once finished.")
         .def("cancel",
              [](Generator& g, RequestId id) {
                  nb::gil_scoped_release release;

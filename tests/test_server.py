@@ -129,6 +129,33 @@ def test_completions_give_generator_text(client: Any, ids: dict[str, str], gener
     assert got.usage.prompt_tokens == sum(e.prompt_tokens for e in expected)
 
 
+def test_a_shared_system_prompt_is_reused_and_reported_in_usage(server: ServerProcess, ids: dict[str, str],
+                                                                generator: llamabatch.Generator) -> None:
+    system = "You answer questions about food in one short sentence, plainly, with no lists and no emoji."
+    n_system = len(generator.prompt_tokens([{"role": "system", "content": system}, {"role": "user", "content": ""}]))
+    before = _metric(server, 'llamabatch_tokens_total{kind="prompt_cached",model="%s"}' % ids["generation"])
+    cached = []
+    for question in ("Is rice a grain?", "Is tea a drink?", "Is bread baked?"):
+        r = httpx.post(f"{server.url}/v1/chat/completions", timeout=120, json={
+            "model": ids["generation"], "max_tokens": 4, "temperature": 0,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}]})
+        assert r.status_code == 200, r.text
+        usage = r.json()["usage"]
+        assert 0 <= usage["prompt_tokens_details"]["cached_tokens"] < usage["prompt_tokens"]
+        cached.append(usage["prompt_tokens_details"]["cached_tokens"])
+    # The first may find an empty slot; the later ones take the slot that holds the system prompt.
+    assert min(cached[1:]) >= n_system - 8, cached
+    after = _metric(server, 'llamabatch_tokens_total{kind="prompt_cached",model="%s"}' % ids["generation"])
+    assert after - before == sum(cached)
+
+
+def _metric(server: ServerProcess, series: str) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 # ---------------------------------------------------------------- batching across requests
 def _concurrently(n: int, work: Any) -> list[Any]:
     """Runs work(i) on n threads released together; returns the results in order."""

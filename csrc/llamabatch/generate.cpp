@@ -92,6 +92,9 @@ struct Generator::Slot {
     llama_token next = LLAMA_TOKEN_NULL;
     SamplerPtr sampler;
     GenerationResult result;
+    // The tokens of this slot's sequence in memory, in position order
+    // (cached.size() == n_past while busy); kept after release for reuse.
+    std::vector<llama_token> cached;
     size_t stop_scan_from = 0;  // stop strings are searched from here on
     size_t longest_stop = 0;
     size_t emitted = 0;  // bytes of result.text already handed out in events
@@ -108,6 +111,7 @@ Generator::Generator(Model& model, const GenerationOptions& options)
     for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq_id = static_cast<llama_seq_id>(i);
     end_tokens_ = options.end_tokens.empty() ? model_.declared_end_tokens() : options.end_tokens;
     shown_as_text_ = model_.text_tokens_made_control();
+    prefix_cache_ = options.prefix_cache;
 }
 
 Generator::~Generator() = default;
@@ -164,17 +168,79 @@ bool Generator::cancel(RequestId id) {
     return false;
 }
 
-void Generator::admit() {
-    // Free slots take the next requests at once, in submission order.
+namespace {
+size_t common_prefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+}  // namespace
+
+Generator::Slot* Generator::free_slot_for(const std::vector<llama_token>& prompt) {
+    // The free slot whose memory shares the longest prefix with the prompt;
+    // among equals the lowest, so that without reuse slots fill in order.
+    Slot* best = nullptr;
+    size_t best_shared = 0;
     for (auto& slot : slots_) {
-        if (queue_.empty()) break;
         if (slot.busy()) continue;
+        const size_t shared = prefix_cache_ ? common_prefix(slot.cached, prompt) : 0;
+        if (best == nullptr || shared > best_shared) {
+            best = &slot;
+            best_shared = shared;
+        }
+    }
+    return best;
+}
+
+int32_t Generator::reuse_prefix(Slot& slot) {
+    // Keeps the part of the slot's memory that the new prompt starts with and
+    // drops the rest. At least the prompt's last token is decoded again: its
+    // logits give the first new token.
+    const auto& prompt = slot.request.prompt;
+    size_t keep = std::min(common_prefix(slot.cached, prompt), prompt.size() - 1);
+    llama_memory_t mem = llama_get_memory(context_->get());
+    if (mem == nullptr) {
+        slot.cached.clear();
+        return 0;
+    }
+    // A recurrent state cannot be cut back (seq_rm says so), and a sliding-window
+    // cache may no longer hold the early positions: then decode it all.
+    if (keep > 0 && (!llama_memory_seq_rm(mem, slot.seq_id, static_cast<llama_pos>(keep), -1) ||
+                     llama_memory_seq_pos_min(mem, slot.seq_id) > 0)) {
+        keep = 0;
+    }
+    if (keep == 0) llama_memory_seq_rm(mem, slot.seq_id, -1, -1);
+    slot.cached.resize(keep);
+    return static_cast<int32_t>(keep);
+}
+
+void Generator::forget(Slot& slot) {
+    if (llama_memory_t mem = llama_get_memory(context_->get())) {
+        llama_memory_seq_rm(mem, slot.seq_id, -1, -1);
+    }
+    slot.cached.clear();
+}
+
+void Generator::forget_all() {
+    context_->clear_memory();
+    for (auto& slot : slots_) slot.cached.clear();
+}
+
+void Generator::admit() {
+    // Free slots take the next requests at once, in submission order; each
+    // takes the free slot with the longest shared prefix.
+    while (!queue_.empty()) {
+        Slot* free = free_slot_for(queue_.front().request.prompt);
+        if (free == nullptr) break;
+        Slot& slot = *free;
         Queued q = std::move(queue_.front());
         queue_.pop_front();
         slot.id = q.id;
         slot.request = std::move(q.request);
-        slot.n_past = 0;
-        slot.n_prompt_fed = 0;
+        const int32_t reused = reuse_prefix(slot);
+        slot.n_past = reused;
+        slot.n_prompt_fed = reused;
         slot.i_batch = -1;
         slot.stop_scan_from = 0;
         slot.emitted = 0;
@@ -183,7 +249,9 @@ void Generator::admit() {
         slot.sampler = make_sampler(slot.request.sampling, end_tokens_, model_.n_vocab());
         slot.result = GenerationResult{};
         slot.result.prompt_tokens = static_cast<int32_t>(slot.request.prompt.size());
+        slot.result.cached_tokens = reused;
         stats_.prompt_tokens += static_cast<int64_t>(slot.request.prompt.size());
+        stats_.cached_tokens += reused;
     }
 }
 
@@ -241,9 +309,8 @@ GenerationResult Generator::release(Slot& slot, FinishReason reason) {
     slot.result.finish = reason;
     slot.result.text.resize(complete_utf8_prefix(slot.result.text));
     GenerationResult result = std::move(slot.result);
-    if (llama_memory_t mem = llama_get_memory(context_->get())) {
-        llama_memory_seq_rm(mem, slot.seq_id, -1, -1);
-    }
+    // Its memory stays for the next prompt that shares a prefix with it.
+    if (!prefix_cache_) forget(slot);
     slot.id = 0;
     slot.request = GenerationRequest{};
     slot.result = GenerationResult{};
@@ -279,6 +346,7 @@ std::vector<GenerationEvent> Generator::step() {
         if (!slot.prefilling()) {
             slot.i_batch = batch_.n_tokens();
             batch_.add(slot.next, slot.n_past++, &slot.seq_id, 1, true);
+            slot.cached.push_back(slot.next);
             continue;
         }
         if (room <= 0) continue;  // no room left in this batch
@@ -288,6 +356,8 @@ std::vector<GenerationEvent> Generator::step() {
         const bool completes = chunk == remaining;
         batch_.add_sequence(prompt.data() + slot.n_prompt_fed, chunk, slot.seq_id, slot.n_past,
                             completes ? Output::Last : Output::None);
+        slot.cached.insert(slot.cached.end(), prompt.begin() + slot.n_prompt_fed,
+                           prompt.begin() + slot.n_prompt_fed + chunk);
         slot.n_prompt_fed += chunk;
         slot.n_past += chunk;
         room -= chunk;
@@ -298,7 +368,9 @@ std::vector<GenerationEvent> Generator::step() {
     try {
         context_->decode(batch_);
     } catch (const std::exception& e) {
-        // The batch is lost, and with it every running sequence's state.
+        // The batch is lost, and with it every running sequence's state; what
+        // the memory holds is no longer known, so no slot's prefix is reused.
+        forget_all();
         for (auto& slot : slots_) {
             if (!slot.busy()) continue;
             GenerationEvent ev;
@@ -345,7 +417,7 @@ std::vector<GenerationResult> Generator::run(const std::vector<GenerationRequest
     }
     for (size_t i = 0; i < requests.size(); ++i) check(requests[i], i);
 
-    context_->clear_memory();
+    if (!prefix_cache_) forget_all();
     std::vector<RequestId> ids;
     ids.reserve(requests.size());
     for (const auto& r : requests) ids.push_back(enqueue(r));  // checked above, naming each by its index

@@ -7,6 +7,12 @@
 // server submit()s requests as they arrive, calls step() for one decode at a
 // time and hands each request its new text, and cancel()s a request whose
 // client has gone. run() is submit() + step() until idle.
+//
+// Prompt-prefix reuse: a finished sequence leaves its tokens in its slot's
+// memory. A new prompt takes the free slot whose memory shares the longest
+// prefix with it and decodes only the rest, as llama-server's prompt cache does:
+// a shared system prompt or instruction is prefilled once per slot, not once
+// per request, and a conversation that goes on decodes only its new turn.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +39,10 @@ struct GenerationOptions {
     // Greedy outputs that do not depend on n_parallel, n_batch, n_threads or
     // the other sequences running (ContextSettings::batch_invariant).
     bool batch_invariant = false;
+    // Keep each slot's tokens in memory after its sequence ends and start the
+    // next prompt from the longest prefix it shares with them. Off: every
+    // prompt is decoded in full.
+    bool prefix_cache = true;
     // Tokens that end a sequence (and that ignore_eos bans); empty: the ones
     // the GGUF declares (Model::declared_end_tokens). The Python Generator adds
     // the end-of-turn token of the model's chat template.
@@ -60,6 +70,7 @@ struct GenerationResult {
     std::string text;                 // UTF-8, never ending inside a character
     FinishReason finish = FinishReason::Length;
     int32_t prompt_tokens = 0;
+    int32_t cached_tokens = 0;  // prompt tokens found in the slot's memory, not decoded again
 };
 
 // What one step() did for one request.
@@ -79,6 +90,7 @@ struct GenerationStats {
     int64_t decodes = 0;
     int64_t batch_tokens = 0;      // all tokens decoded (prompt + generated)
     int64_t prompt_tokens = 0;
+    int64_t cached_tokens = 0;  // of prompt_tokens, those reused from a slot's memory
     int64_t generated_tokens = 0;
     int64_t sequences = 0;
     double decode_seconds = 0;
@@ -120,6 +132,7 @@ public:
     size_t n_running() const;
 
     const GenerationStats& stats() const { return stats_; }
+    bool prefix_cache() const { return prefix_cache_; }
     // The tokens that end a sequence (GenerationOptions::end_tokens).
     const std::vector<llama_token>& end_tokens() const { return end_tokens_; }
     void reset_stats() { stats_ = {}; }
@@ -132,6 +145,10 @@ private:
     };
     RequestId enqueue(GenerationRequest request);  // after check()
     void admit();
+    Slot* free_slot_for(const std::vector<llama_token>& prompt);
+    int32_t reuse_prefix(Slot& slot);
+    void forget(Slot& slot);
+    void forget_all();
     bool accept_token(Slot& slot, llama_token token);
     GenerationResult release(Slot& slot, FinishReason reason);
     std::string take_final_text(Slot& slot, bool finished);
@@ -145,6 +162,7 @@ private:
     GenerationStats stats_;
     std::vector<llama_token> end_tokens_;  // a sampled one ends its sequence; banned for ignore_eos
     std::vector<llama_token> shown_as_text_;  // Model::text_tokens_made_control: rendered, not dropped
+    bool prefix_cache_ = true;
 };
 
 // The length of the longest prefix of s that does not end inside a UTF-8 character.

@@ -371,10 +371,13 @@ class Embedder:
 class Generator:
     """Continuous-batching generation (see llamabatch.Generator)."""
 
-    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True, end_tokens: Sequence[int] = [], batch_invariant: bool = False) -> None: ...
+    def __init__(self, model: Model, n_parallel: int = 16, n_ctx: int = 0, n_batch: int = 0, n_threads: int = 0, flash_attn: bool = True, end_tokens: Sequence[int] = [], batch_invariant: bool = False, prefix_cache: bool = True) -> None: ...
 
     @property
     def batch_invariant(self) -> bool: ...
+
+    @property
+    def prefix_cache(self) -> bool: ...
 
     @property
     def end_tokens(self, /) -> numpy.typing.NDArray[numpy.int32]:
@@ -397,9 +400,10 @@ class Generator:
 
     def reset_stats(self) -> None: ...
 
-    def generate(self, prompts: Sequence[str | numpy.typing.NDArray[numpy.int32]], max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = -1, stop: Sequence[str] = [], ignore_eos: bool = False, progress: Callable[[int], object] | None = None) -> list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int]]:
+    def generate(self, prompts: Sequence[str | numpy.typing.NDArray[numpy.int32]], max_new_tokens: int = 256, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = -1, stop: Sequence[str] = [], ignore_eos: bool = False, progress: Callable[[int], object] | None = None) -> list[tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int, int]]:
         """
-        Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count) in prompt order.
+        Returns a list of (tokens int32 array, text bytes, finish reason, prompt token count, cached prompt
+        token count) in prompt order.
         """
 
     @property
@@ -417,10 +421,11 @@ class Generator:
         Queues a request (prompt token ids); returns its id. Raises ValueError for a bad request.
         """
 
-    def step(self) -> list[tuple[int, bytes, int, tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int] | None, str | None]]:
+    def step(self) -> list[tuple[int, bytes, int, tuple[numpy.typing.NDArray[numpy.int32], bytes, str, int, int] | None, str | None]]:
         """
         One decode. Returns (id, new text bytes, new token count, result, error) for each request that
-        advanced; result is None, or (tokens, text, finish reason, prompt token count) once finished.
+        advanced; result is None, or (tokens, text, finish reason, prompt token count, cached prompt token
+        count) once finished.
         """
 
     def cancel(self, id: int) -> bool:

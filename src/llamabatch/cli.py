@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(tokenizer.chat_template.NAME) or a file holding one (default: the GGUF's own)")
     g.add_argument("--n-parallel", type=_positive, default=16, metavar="N", help="sequences decoding together (default 16)")
     g.add_argument("--n-ctx", type=_positive, default=None, help="context tokens (default: from the model)")
+    _prefix_cache_arg(g)
     g.set_defaults(func=_cmd_generate)
 
     s = sub.add_parser("sweep", help="time a task at several batch sizes; write results and a plot",
@@ -195,6 +196,13 @@ def _batch_invariant_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-invariant", action="store_true",
                    help="each row's result the same bits whatever else is in its batch and whatever the batch "
                         "size or threads (CPU only; slower: docs/reliability.md)")
+
+
+def _prefix_cache_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-prefix-cache", dest="prefix_cache", action="store_false",
+                   help="decode every prompt in full (default: a prompt starts from the longest prefix it shares "
+                        "with what a slot last ran, so a shared instruction or system prompt is decoded once per "
+                        "slot)")
 
 
 def _weights_arg(p: argparse.ArgumentParser) -> None:
@@ -353,7 +361,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"{args.output} is already complete; nothing to do")
         return 0
     generator = Generator(str(model_path), n_parallel=args.n_parallel, n_ctx=args.n_ctx, n_threads=args.threads,
-                          chat_template=chat_template, batch_invariant=args.batch_invariant)
+                          chat_template=chat_template, batch_invariant=args.batch_invariant,
+                          prefix_cache=args.prefix_cache)
     task = GenerateTask(generator, options=options, template=args.prompt_template,
                         slice_size=max(64, 8 * args.n_parallel))
     return _finish(args, task, ckpt, id_field)
@@ -397,6 +406,8 @@ def _ray_job(args: argparse.Namespace, task: str) -> int:
                    **_generation_options(args), **({"chat_template": chat_template} if chat_template else {})}
     if args.batch_invariant:
         options["batch_invariant"] = True  # an Embedder or Generator argument on each worker
+    if task == "generate" and not args.prefix_cache:
+        options["prefix_cache"] = False
     try:
         done = lray.run_file_job(task, args.input, args.output, fmt=fmt, text_field=args.text_field,
                                  id_field=args.id_field, model=args.model, threads=args.threads or 1,

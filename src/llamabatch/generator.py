@@ -26,6 +26,9 @@ class Completion:
     finish_reason: str  # "stop" (end of generation or a stop string) or "length"
     prompt_tokens: int
     completion_tokens: int
+    # Of prompt_tokens, those found in the slot's memory from an earlier prompt
+    # that began the same way (not decoded again; see Generator's prefix_cache).
+    cached_tokens: int = 0
 
 
 PROMPT_PLACEHOLDER = "{prompt}"
@@ -137,9 +140,9 @@ def _message(i: int, message: Any) -> Message:
     return dict(message)
 
 
-def _completion(tokens: np.ndarray, text: bytes, finish: str, n_prompt: int) -> Completion:
+def _completion(tokens: np.ndarray, text: bytes, finish: str, n_prompt: int, n_cached: int) -> Completion:
     return Completion(text=text.decode("utf-8", errors="replace"), tokens=tokens, finish_reason=finish,
-                      prompt_tokens=int(n_prompt), completion_tokens=len(tokens))
+                      prompt_tokens=int(n_prompt), completion_tokens=len(tokens), cached_tokens=int(n_cached))
 
 
 def end_tokens(model: _core.Model, prompter: ChatPrompter | None) -> list[int]:
@@ -180,6 +183,15 @@ class Generator:
             can go either way). Runs on the CPU only (the model is loaded there
             when ``n_gpu_layers`` is None) and costs some speed: see
             docs/reliability.md.
+        prefix_cache: keep each slot's tokens in memory after its completion
+            ends, and start the next prompt from the longest prefix it shares
+            with them, as llama-server's prompt cache does (default True): a
+            shared system prompt or instruction is decoded once per slot, not
+            once per prompt, and a conversation that goes on decodes only its
+            new turn. :attr:`Completion.cached_tokens` and ``stats["cached_tokens"]``
+            count what was reused. In the default mode a reused prefix may
+            differ from a fresh decode in the last bits (as a different
+            ``n_batch`` would); with ``batch_invariant`` it is the same bits.
         verbose: show llama.cpp's log.
 
     Threads: one Generator may be shared by several Python threads; their calls
@@ -199,6 +211,7 @@ class Generator:
         n_gpu_layers: int | None = None,
         chat_template: str | os.PathLike[str] | None = None,
         batch_invariant: bool = False,
+        prefix_cache: bool = True,
         verbose: bool = False,
     ) -> None:
         if verbose:
@@ -218,6 +231,7 @@ class Generator:
         self._core = _core.Generator(
             self.model, n_parallel=n_parallel, n_ctx=n_ctx or 0, n_batch=n_batch or 0, n_threads=n_threads or 0,
             end_tokens=end_tokens(self.model, self._prompter), batch_invariant=batch_invariant,
+            prefix_cache=prefix_cache,
         )
 
     @property
@@ -240,6 +254,11 @@ class Generator:
         return bool(self._core.batch_invariant)
 
     @property
+    def prefix_cache(self) -> bool:
+        """Whether prompts reuse the prefix they share with a slot's memory (see the constructor)."""
+        return bool(self._core.prefix_cache)
+
+    @property
     def device(self) -> str:
         """Where the model runs: "cpu", "cuda:0", or "cuda:0+cpu" when only some layers are on the GPU."""
         return str(self.model.device)
@@ -255,7 +274,8 @@ class Generator:
 
     @property
     def stats(self) -> dict[str, float]:
-        """decodes, batch_tokens, prompt_tokens, generated_tokens, sequences, decode_seconds, total_seconds."""
+        """decodes, batch_tokens, prompt_tokens, cached_tokens (of prompt_tokens, those reused from a
+        slot's memory), generated_tokens, sequences, decode_seconds, total_seconds."""
         return self._core.stats
 
     def reset_stats(self) -> None:
@@ -317,7 +337,7 @@ class Generator:
         inputs = [self._core_prompt(i, p, chat, system) for i, p in enumerate(prompts)]
         with progress_callback(len(prompts), show_progress, unit="prompt", desc="generating") as progress:
             raw = self._core.generate(inputs, progress=progress, **options.core_arguments())
-        return [_completion(tokens, text, finish, n_prompt) for tokens, text, finish, n_prompt in raw]
+        return [_completion(*result) for result in raw]
 
     # ------------------------------------------------------------ one decode at a time
     def prompt_tokens(self, prompt: Prompt, *, chat: bool = False, system: str | None = None) -> np.ndarray:

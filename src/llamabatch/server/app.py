@@ -348,10 +348,12 @@ class _Reply:
                 "system_fingerprint": None}
 
     @staticmethod
-    def usage(completions: list[Completion]) -> dict[str, int]:
+    def usage(completions: list[Completion]) -> dict[str, Any]:
         prompt = sum(c.prompt_tokens for c in completions)
+        cached = sum(c.cached_tokens for c in completions)
         completion = sum(c.completion_tokens for c in completions)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached}}
 
     def whole(self, completions: list[Completion]) -> dict[str, Any]:
         choices = []

@@ -31,6 +31,7 @@ class ServerConfig:
     weights: Optional[str] = None  # the embedding model's weight format (llamabatch.weights)
     chat_template: Optional[str] = None  # Jinja text, a GGUF template's name or a file (Generator's chat_template)
     batch_invariant: bool = False  # a request's answer the same bits whatever others run beside it
+    prefix_cache: bool = True  # a prompt starts from the prefix it shares with a slot's memory (Generator's)
     access_log: bool = True
 
     @property
@@ -85,6 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-invariant", action="store_true",
                    help="a request's embeddings and greedy completion the same bits whatever other requests share "
                         "its batch (CPU only; slower: docs/reliability.md)")
+    p.add_argument("--no-prefix-cache", dest="prefix_cache", action="store_false",
+                   help="decode every generation prompt in full (default: a prompt starts from the longest prefix "
+                        "it shares with what a slot last ran, as llama-server's prompt cache)")
     p.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                    help="layers on the GPU (CUDA builds; default: all when a GPU is found)")
     p.add_argument("--weights", choices=[c for c in CHOICES if c], default=None,
@@ -116,5 +120,6 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         weights=args.weights,
         chat_template=args.chat_template,
         batch_invariant=args.batch_invariant,
+        prefix_cache=args.prefix_cache,
         access_log=args.access_log,
     )

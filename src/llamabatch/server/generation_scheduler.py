@@ -157,6 +157,7 @@ class GenerationScheduler(ModelWorker):
                 del self._active[ev.id]
                 if ev.completion is not None:
                     self.metrics.tokens.inc(ev.completion.prompt_tokens, model=self.model_id, kind="prompt")
+                    self.metrics.tokens.inc(ev.completion.cached_tokens, model=self.model_id, kind="prompt_cached")
             s.post(ev)
         decodes = gen.stats["decodes"] - decodes_before
         if decodes:

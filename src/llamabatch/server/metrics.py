@@ -133,7 +133,9 @@ class Metrics:
                                   "Inputs (embeddings) or requests (generation) waiting for the model.", lock)
         self.running = Gauge("llamabatch_running_sequences", "Sequences in the running generation batch.", lock)
         self.tokens = Counter("llamabatch_tokens_total",
-                              "Tokens processed: embedded input tokens, prompt tokens and generated tokens.", lock)
+                              "Tokens processed, by kind: embedding (input), prompt, prompt_cached (of the "
+                              "prompt tokens, those reused from a slot's memory, not decoded again) and completion.",
+                              lock)
         self.decodes = Counter("llamabatch_decodes_total", "Decodes (llama_decode calls), by model.", lock)
         self.sequences_per_decode = Histogram("llamabatch_sequences_per_decode",
                                               "Sequences packed into each decode, by model.", lock, COUNT_BUCKETS)

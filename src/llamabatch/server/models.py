@@ -77,7 +77,7 @@ class ServedModels:
         if self.generation_path is not None:
             generator = Generator(self.generation_path, n_parallel=c.n_parallel, n_ctx=c.n_ctx, n_threads=c.threads,
                                   n_gpu_layers=c.n_gpu_layers, chat_template=c.chat_template,
-                                  batch_invariant=c.batch_invariant)
+                                  batch_invariant=c.batch_invariant, prefix_cache=c.prefix_cache)
             log.info("generation model %s on %s: %s", self.generation_id, generator.device, generator)
             self.generation = GenerationScheduler(generator, self.generation_id or "", self.metrics,
                                                   c.max_queued_tokens)

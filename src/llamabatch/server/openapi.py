@@ -77,10 +77,15 @@ class EmbeddingList(BaseModel):
     usage: EmbeddingUsage
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int  # prompt tokens reused from a slot's memory (prefix cache), not decoded again
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
 
 
 FinishReason = Literal["stop", "length"]
