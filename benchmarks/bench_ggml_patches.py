@@ -11,9 +11,9 @@ that folder and the site-packages of this interpreter, so the two builds never s
 process; rounds alternate the order of the builds. A worker loads the catalogue model in
 the format asked, encodes the corpus once untimed, then once timed (2 threads by default).
 
-Reported: texts/s per build (median over rounds), patched / unpatched, and the largest
-absolute difference between the two builds' embeddings of the same corpus (the patches
-change no arithmetic, so it should be 0).
+Reported: texts/s per build (median over rounds), patched / unpatched, the largest
+absolute difference between the two builds' embeddings of the same corpus and their
+smallest cosine (0 and 1 for a patch that changes no arithmetic, such as 0001 and 0002).
 """
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     corpora, formats = args.corpora.split(","), args.formats.split(",")
     speeds: dict[str, list[float]] = {}
     diffs: dict[str, float] = {}
+    cosines: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             order = list(builds) if r % 2 == 0 else list(reversed(builds))
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                     a = np.load(Path(tmp) / f"unpatched.{corpus}.{fmt}.npy")
                     b = np.load(Path(tmp) / f"patched.{corpus}.{fmt}.npy")
                     diffs[f"{corpus}/{fmt}"] = max(diffs.get(f"{corpus}/{fmt}", 0.0), float(np.abs(a - b).max()))
+                    cos = float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).min())
+                    cosines[f"{corpus}/{fmt}"] = min(cosines.get(f"{corpus}/{fmt}", 1.0), cos)
     cells = {}
     for corpus in corpora:
         for fmt in formats:
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             p = statistics.median(speeds[f"{corpus}/{fmt}/patched"])
             cells[f"{corpus}/{fmt}"] = {"unpatched_texts_per_s": round(u, 1), "patched_texts_per_s": round(p, 1),
                                         "speedup": round(p / u, 3), "max_abs_diff": diffs[f"{corpus}/{fmt}"],
+                                        "min_cosine": cosines[f"{corpus}/{fmt}"],
                                         "rounds_unpatched": [round(x, 1) for x in speeds[f"{corpus}/{fmt}/unpatched"]],
                                         "rounds_patched": [round(x, 1) for x in speeds[f"{corpus}/{fmt}/patched"]]}
     result = {"machine": machine(), "threads": args.threads, "rounds": args.rounds, "counts": COUNTS,
@@ -108,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                                 .glob("*.patch")),
               "cells": cells}
     path = write_json(args.out, result)
-    print("| corpus/format | unpatched | patched | speedup | max abs diff |\n|---|---|---|---|---|")
+    print("| corpus/format | unpatched | patched | speedup | max abs diff | min cosine |\n|---|---|---|---|---|---|")
     for k, c in cells.items():
         print(f"| {k} | {c['unpatched_texts_per_s']} | {c['patched_texts_per_s']} | {c['speedup']} | "
-              f"{c['max_abs_diff']:.2g} |")
+              f"{c['max_abs_diff']:.2g} | {c['min_cosine']:.7f} |")
     print(f"wrote {path}")
     return 0
 

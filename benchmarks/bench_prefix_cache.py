@@ -5,7 +5,7 @@
 
 What a user runs, timed from outside: `llamabatch generate INPUT -o OUT --chat
 --prompt-template "INSTRUCTION {prompt}"` over JSONL rows of short English texts
-(benchmarks/texts.py), once as it is (a prompt starts from the longest prefix it
+(benchmarks/texts.py, about 16 tokens each), once as it is (a prompt starts from the longest prefix it
 shares with what its slot last ran) and once with --no-prefix-cache. Each run is
 its own process, on a fresh output; rounds alternate which mode goes first.
 Reported: rows/s per mode (medians over rounds; the wall time includes loading
@@ -26,22 +26,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, versions, write_json  # noqa: E402
-from texts import make_texts  # noqa: E402
+from texts import make_regime_texts  # noqa: E402
 
 # The tutorial's FoodExtract task: one instruction shared by every row.
 INSTRUCTION = (
-    "You are given a short piece of text, usually a photo caption or a sentence from a menu, a review or a "
-    "diary. Read it carefully and extract every food and every drink that it names, including dishes, "
-    "ingredients, snacks and beverages. Answer with one line of JSON and nothing else, of the form "
-    '{"food": [...], "drink": [...]}, using lowercase singular names, keeping the order in which the '
-    "text names them, and leaving a list empty when the text names none. Do not guess items that are not "
-    "written. The text:\n{prompt}"
+    "You are given a short text, usually a photo caption or a line from a menu or a review. Extract every "
+    "food and every drink it names, including dishes, ingredients and beverages. Answer with one line of JSON "
+    'and nothing else, of the form {"food": [...], "drink": [...]}, with lowercase singular names in the '
+    "order the text names them, and an empty list when it names none. Do not guess. The text:\n{prompt}"
 )
 
 
 def run_mode(input_path: Path, cache: bool, args, work: Path) -> dict:
     out = work / f"out-{'cache' if cache else 'nocache'}-{time.monotonic_ns()}.parquet"
-    cmd = [sys.executable, "-m", "llamabatch", "generate", str(input_path), "-o", str(out), "--chat",
+    cmd = [sys.executable, "-m", "llamabatch.cli", "generate", str(input_path), "-o", str(out), "--chat",
            "--prompt-template", INSTRUCTION,
            "--max-new-tokens", str(args.max_new_tokens), "--threads", str(args.threads),
            "--n-parallel", str(args.n_parallel), "--no-progress"] + ([] if cache else ["--no-prefix-cache"])
@@ -71,7 +69,7 @@ def main(argv=None) -> int:
     gen = Generator(n_parallel=1, n_threads=1)
     shared = len(gen.prompt_tokens(INSTRUCTION.replace("{prompt}", ""), chat=True)) - 6  # less the template's end
     del gen
-    texts = make_texts(args.rows)
+    texts = make_regime_texts("short", args.rows)
     runs: dict[str, list[dict]] = {"prefix cache": [], "no prefix cache": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -190,6 +190,7 @@ nb::dict stats_dict(const GenerationStats& s) {
     d["batch_tokens"] = s.batch_tokens;
     d["prompt_tokens"] = s.prompt_tokens;
     d["cached_tokens"] = s.cached_tokens;
+    d["prefix_copies"] = s.prefix_copies;
     d["generated_tokens"] = s.generated_tokens;
     d["sequences"] = s.sequences;
     d["decode_seconds"] = s.decode_seconds;

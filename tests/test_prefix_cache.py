@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from llamabatch import Generator
+from llamabatch.generator import SamplingOptions
 
 SYSTEM_A = ("You read a photo caption and list every food and drink in it as JSON with the keys "
             "food and drink, each a list of lowercase names. Say nothing else.")
@@ -88,6 +89,31 @@ def test_each_prompt_takes_the_slot_that_holds_its_prefix(smollm_path):
         prompt = gen.prompt_tokens(CAPTIONS[1], chat=True, system=system)
         n_shared = len(gen.prompt_tokens("", chat=True, system=system)) - 8
         assert gen.generate_details([prompt], max_new_tokens=4)[0].cached_tokens >= n_shared
+
+
+def test_a_burst_of_prompts_copies_the_prefix_one_slot_holds(smollm_path, uncached):
+    gen = Generator(smollm_path, n_parallel=4, n_threads=2, batch_invariant=True)
+    n_system = len(gen.prompt_tokens("", chat=True, system=SYSTEM_A)) - 8
+    gen.generate_details(CAPTIONS[:1], chat=True, system=SYSTEM_A, max_new_tokens=4)  # slot 0 holds it
+    gen.reset_stats()
+    burst = gen.generate_details(CAPTIONS[1:5], chat=True, system=SYSTEM_A, max_new_tokens=8)
+    # One prompt takes slot 0; the other three take copies of its memory.
+    assert all(c.cached_tokens >= n_system for c in burst), [c.cached_tokens for c in burst]
+    assert gen.stats["prefix_copies"] == 3
+    want = uncached.generate_details(CAPTIONS[1:5], chat=True, system=SYSTEM_A, max_new_tokens=8)
+    assert tokens_of(burst) == tokens_of(want)
+    # A copy made while its source is running: the source goes on undisturbed.
+    eight = SamplingOptions(max_new_tokens=8)
+    ids = [gen.submit(gen.prompt_tokens(CAPTIONS[6], chat=True, system=SYSTEM_B), eight)]
+    gen.step()
+    ids.append(gen.submit(gen.prompt_tokens(CAPTIONS[7], chat=True, system=SYSTEM_B), eight))
+    done = {}
+    while not gen.idle:
+        done.update({ev.id: ev.completion for ev in gen.step() if ev.finished})
+    for i, caption in zip(ids, CAPTIONS[6:8]):
+        fresh = uncached.generate_details([caption], chat=True, system=SYSTEM_B, max_new_tokens=8)[0]
+        assert done[i].tokens.tolist() == fresh.tokens.tolist()
+    assert done[ids[1]].cached_tokens >= len(gen.prompt_tokens("", chat=True, system=SYSTEM_B)) - 8
 
 
 def test_submitted_requests_and_cancelled_ones_keep_the_memory_right(cached, uncached):

@@ -12,6 +12,11 @@ namespace llamabatch {
 namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int32_t kDefaultSequenceContext = 2048;
+// A prefix held by another slot is copied when it is at least this many tokens
+// longer than the one the new prompt's own slot holds: copying a slot's memory
+// moves its whole buffer (n_ctx cells of every layer), which costs about what
+// decoding a few tokens does.
+constexpr size_t kMinCopiedPrefix = 16;
 }  // namespace
 
 size_t complete_utf8_prefix(std::string_view s) {
@@ -112,6 +117,11 @@ Generator::Generator(Model& model, const GenerationOptions& options)
     end_tokens_ = options.end_tokens.empty() ? model_.declared_end_tokens() : options.end_tokens;
     shown_as_text_ = model_.text_tokens_made_control();
     prefix_cache_ = options.prefix_cache;
+    // Copying between slots' memories is a plain buffer copy for an attention
+    // cache; a recurrent state, a hybrid one or a sliding window is left alone.
+    const llama_model* m = model_.get();
+    copy_prefixes_ = prefix_cache_ && !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) &&
+                     llama_model_n_swa(m) == 0;
 }
 
 Generator::~Generator() = default;
@@ -203,6 +213,30 @@ int32_t Generator::reuse_prefix(Slot& slot) {
     if (mem == nullptr) {
         slot.cached.clear();
         return 0;
+    }
+    // Another slot, running or not, may hold a longer prefix of this prompt
+    // (the first requests of a burst all share one system prompt): take a copy
+    // of its memory, so that a prefix is decoded once in all, not once per slot.
+    if (copy_prefixes_) {
+        const Slot* donor = nullptr;
+        size_t donor_keep = 0;
+        for (const auto& other : slots_) {
+            if (&other == &slot) continue;
+            const size_t shared = std::min(common_prefix(other.cached, prompt), prompt.size() - 1);
+            if (shared >= keep + kMinCopiedPrefix && shared > donor_keep) {
+                donor = &other;
+                donor_keep = shared;
+            }
+        }
+        if (donor != nullptr) {
+            // llama.cpp copies the buffer at the next decode, before that decode
+            // writes anything; copies queued in one step run in the order made.
+            llama_memory_seq_cp(mem, donor->seq_id, slot.seq_id, -1, -1);
+            slot.cached.assign(donor->cached.begin(), donor->cached.begin() + static_cast<std::ptrdiff_t>(donor_keep));
+            llama_memory_seq_rm(mem, slot.seq_id, static_cast<llama_pos>(donor_keep), -1);
+            ++stats_.prefix_copies;
+            return static_cast<int32_t>(donor_keep);
+        }
     }
     // A recurrent state cannot be cut back (seq_rm says so), and a sliding-window
     // cache may no longer hold the early positions: then decode it all.

@@ -1,7 +1,7 @@
 // Generator: continuous batching. Up to n_parallel sequences decode together
 // in one llama_batch; prompts of new sequences are prefilled (in chunks) in the
 // same batches as the next tokens of running ones; a finished sequence frees
-// its slot and its memory, and the next prompt takes the slot at once.
+// its slot, and the next prompt takes a free slot at once.
 //
 // Two ways in, one decode loop: run() generates for a list of requests; a
 // server submit()s requests as they arrive, calls step() for one decode at a
@@ -10,9 +10,11 @@
 //
 // Prompt-prefix reuse: a finished sequence leaves its tokens in its slot's
 // memory. A new prompt takes the free slot whose memory shares the longest
-// prefix with it and decodes only the rest, as llama-server's prompt cache does:
-// a shared system prompt or instruction is prefilled once per slot, not once
-// per request, and a conversation that goes on decodes only its new turn.
+// prefix with it and decodes only the rest, as llama-server's prompt cache does;
+// when another slot (running or not) holds a much longer prefix, the new slot
+// takes a copy of that slot's memory first. A shared system prompt or
+// instruction is decoded once, not once per request, and a conversation that
+// goes on decodes only its new turn.
 #pragma once
 
 #include <cstdint>
@@ -91,6 +93,7 @@ struct GenerationStats {
     int64_t batch_tokens = 0;      // all tokens decoded (prompt + generated)
     int64_t prompt_tokens = 0;
     int64_t cached_tokens = 0;  // of prompt_tokens, those reused from a slot's memory
+    int64_t prefix_copies = 0;  // prefixes copied from another slot's memory
     int64_t generated_tokens = 0;
     int64_t sequences = 0;
     double decode_seconds = 0;
@@ -124,8 +127,9 @@ public:
     // decode finishes every running request with FinishReason::Error and an
     // error message; queued ones stay queued.
     std::vector<GenerationEvent> step();
-    // Drops a queued request, or ends a running one and frees its slot and
-    // memory at once. No event follows. False if the id is unknown or done.
+    // Drops a queued request, or ends a running one and frees its slot at once
+    // (what it decoded stays for prefix reuse). No event follows. False if the
+    // id is unknown or done.
     bool cancel(RequestId id);
     bool idle() const { return queue_.empty() && n_running() == 0; }
     size_t n_queued() const { return queue_.size(); }
@@ -163,6 +167,7 @@ private:
     std::vector<llama_token> end_tokens_;  // a sampled one ends its sequence; banned for ignore_eos
     std::vector<llama_token> shown_as_text_;  // Model::text_tokens_made_control: rendered, not dropped
     bool prefix_cache_ = true;
+    bool copy_prefixes_ = false;  // a prefix may come from another slot's memory
 };
 
 // The length of the longest prefix of s that does not end inside a UTF-8 character.

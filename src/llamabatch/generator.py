@@ -185,10 +185,11 @@ class Generator:
             docs/reliability.md.
         prefix_cache: keep each slot's tokens in memory after its completion
             ends, and start the next prompt from the longest prefix it shares
-            with them, as llama-server's prompt cache does (default True): a
-            shared system prompt or instruction is decoded once per slot, not
-            once per prompt, and a conversation that goes on decodes only its
-            new turn. :attr:`Completion.cached_tokens` and ``stats["cached_tokens"]``
+            with them, as llama-server's prompt cache does (default True);
+            when another slot holds a much longer prefix, a copy of its memory
+            is taken first. A shared system prompt or instruction is decoded
+            once, not once per prompt, and a conversation that goes on decodes
+            only its new turn. :attr:`Completion.cached_tokens` and ``stats["cached_tokens"]``
             count what was reused. In the default mode a reused prefix may
             differ from a fresh decode in the last bits (as a different
             ``n_batch`` would); with ``batch_invariant`` it is the same bits.
@@ -275,7 +276,8 @@ class Generator:
     @property
     def stats(self) -> dict[str, float]:
         """decodes, batch_tokens, prompt_tokens, cached_tokens (of prompt_tokens, those reused from a
-        slot's memory), generated_tokens, sequences, decode_seconds, total_seconds."""
+        slot's memory), prefix_copies (prefixes copied from another slot's memory), generated_tokens,
+        sequences, decode_seconds, total_seconds."""
         return self._core.stats
 
     def reset_stats(self) -> None:
