@@ -108,7 +108,9 @@ def exact_prompts(model, n: int, n_tokens: int, seed: int = 0) -> list[str]:
 def run_ours(model_path: Path, prompts: list[str], ntg: int, pl: int, threads: int, n_ctx: int | None) -> dict:
     from llamabatch import Generator
 
-    gen = Generator(str(model_path), n_parallel=pl, n_threads=threads, n_ctx=n_ctx)
+    # No prefix reuse: llama-batched-bench decodes every prompt in full (and the
+    # warm-up's prompt would otherwise come back from slot 0's memory).
+    gen = Generator(str(model_path), n_parallel=pl, n_threads=threads, n_ctx=n_ctx, prefix_cache=False)
     gen.generate(prompts[:1], max_new_tokens=4)  # warm-up, as batched-bench does
     gen.reset_stats()
     t0 = time.perf_counter()

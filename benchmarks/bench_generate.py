@@ -87,7 +87,9 @@ def main() -> int:
     for n in levels:
         with held(args.lock):
             load = [round(x, 2) for x in os.getloadavg()]
-            gen = Generator(args.model, n_parallel=n, n_threads=args.threads)
+            # Every prompt decoded in full, as transformers' generate() does
+            # (bench_prefix_cache.py measures the reuse).
+            gen = Generator(args.model, n_parallel=n, n_threads=args.threads, prefix_cache=False)
             gen.generate(prompts[:2], max_new_tokens=4, chat=args.chat)  # warm-up
             gen.reset_stats()
             t0 = time.perf_counter()

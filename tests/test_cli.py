@@ -256,6 +256,21 @@ def test_generate_to_parquet(tmp_path):
     assert proc.returncode == 1 and ".parquet" in proc.stderr
 
 
+def test_generate_with_and_without_prefix_reuse_gives_the_same_rows(tmp_path):
+    """A shared instruction (--prompt-template) comes from a slot's memory by default and
+    is decoded for every row with --no-prefix-cache; batch-invariant, the rows are equal."""
+    src = tmp_path / "prompts.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
+                           for i, t in enumerate(["tea", "rice", "figs", "soup", "bread"])))
+    tables = []
+    for flags in ((), ("--no-prefix-cache",)):
+        out = tmp_path / f"gen{len(flags)}.parquet"
+        cli("generate", src, "-o", out, "--chat", "--max-new-tokens", "5", "--n-parallel", "2", "--batch-invariant",
+            "--prompt-template", "List two dishes made with the food named here, nothing else: {prompt}", *flags)
+        tables.append(pq.read_table(out).to_pylist())
+    assert tables[0] == tables[1]
+
+
 def test_generate_with_a_chat_template_file(tmp_path):
     """--chat-template renders each prompt with the given template (here a file, read by
     the CLI): the prompt token counts are that rendering's."""
