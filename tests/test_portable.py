@@ -248,14 +248,19 @@ def test_an_old_cpu_under_qemu_gets_the_baseline(portable_site: Path, minilm_pat
     # Nehalem (2008): SSE4.2 and POPCNT, no AVX. Every CPU instruction the
     # interpreter, numpy and llamabatch run is emulated as that CPU's.
     assert QEMU is not None
-    probe = _probe(portable_site, minilm_path, 4, prefix=(QEMU, "-cpu", "Nehalem"))
+    # numpy's bundled OpenBLAS picks its Haswell kernels under qemu's Nehalem model (scipy-openblas
+    # in numpy 2.4, qemu 7.2: its cpuid says family 6 model 26, no AVX) and dies of SIGILL in
+    # `import numpy`; OPENBLAS_CORETYPE holds it to the CPU being emulated. llamabatch's own
+    # choice reads cpuid itself and is what this test checks.
+    nehalem = {"OPENBLAS_CORETYPE": "Nehalem"}
+    probe = _probe(portable_site, minilm_path, 4, prefix=(QEMU, "-cpu", "Nehalem"), **nehalem)
     assert probe.returncode == 0, (probe.returncode, probe.stderr[-3000:])
     result = json.loads(probe.stdout)
     assert result["cpu_variant"] == "x86-64-v2", result
     assert result["cpu_variant_reason"].endswith("; avx2 needs avx, avx2, bmi2, f16c, fma"), result
     assert result["min_cos"] >= 0.9999
     # Forcing a variant this CPU cannot run: an ImportError, not SIGILL.
-    forced = _probe(portable_site, minilm_path, 1, prefix=(QEMU, "-cpu", "Nehalem"), LLAMABATCH_CPU="avx2")
+    forced = _probe(portable_site, minilm_path, 1, prefix=(QEMU, "-cpu", "Nehalem"), LLAMABATCH_CPU="avx2", **nehalem)
     assert forced.returncode == 1, (forced.returncode, forced.stderr[-2000:])
     assert "LLAMABATCH_CPU=avx2: this CPU lacks avx, avx2, bmi2, f16c, fma" in forced.stderr
 
