@@ -100,6 +100,30 @@ def test_embeddings_equal_in_process_encode(server: ServerProcess, client: Any, 
     assert _cosines(decoded, reference[:8]).min() >= 0.99999
 
 
+def test_json_floats_read_back_as_the_float32_rows(server: ServerProcess) -> None:
+    # The same one-text request twice, alone in its decode each time, so the rows are the same bits:
+    # the JSON decimals, read as float32, must be those bits, not a rounding of them.
+    body = {"input": ["Ein kurzer Satz über das Wetter."]}
+    as_text = httpx.post(f"{server.url}/v1/embeddings", json={**body, "encoding_format": "float"}).json()
+    as_bytes = httpx.post(f"{server.url}/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
+    floats = np.array(as_text["data"][0]["embedding"], dtype=np.float32)
+    exact = np.frombuffer(base64.b64decode(as_bytes["data"][0]["embedding"]), dtype="<f4")
+    assert floats.shape == (384,) and np.array_equal(floats, exact)
+
+
+def test_the_json_writer_round_trips_every_kind_of_float32() -> None:
+    from llamabatch.server.app import _json_bytes
+
+    special = np.array([1e-45, -1e-45, 1.1754944e-38, 3.4028235e38, -3.4028235e38, 0.1, -0.0, 0.0, 1.0, 1e-7],
+                       dtype=np.float32)
+    random = np.random.default_rng(7).standard_normal((64, 384)).astype(np.float32)
+    random[1] /= 1e30
+    for rows in (special[None, :], random):
+        text = _json_bytes({"data": [{"embedding": row} for row in rows]})
+        back = np.array([d["embedding"] for d in json.loads(text)["data"]], dtype=np.float32)
+        assert np.array_equal(back.view(np.uint32), rows.view(np.uint32))
+
+
 def test_chat_stream_gives_generator_text(client: Any, ids: dict[str, str], generator: llamabatch.Generator) -> None:
     questions = ["Name three fruits.", "What is the capital of France?"]
     expected = generator.generate(questions, chat=True, max_new_tokens=24)
