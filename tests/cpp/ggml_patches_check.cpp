@@ -5,6 +5,9 @@
 //         straddling tiles), with and without ALiBi slopes;
 //   0002: llamafile's tinyBLAS matrix products (2 or more columns) for f32, f16
 //         and bf16 weights, including shapes that leave remainder blocks;
+//   0003: flash attention in batch-invariant mode (ggml's use_ref), 16 unmasked
+//         keys at a time: against the reference, and a sequence's output the
+//         same bits wherever it sits in a packed batch, at 1 or 2 threads;
 //   0004: gelu on f32 rows, a SIMD vector at a time.
 // 0001 and 0002 change no arithmetic, so theirs are the kernels' own tolerances;
 // 0004 computes gelu in f32 where the f16 table it replaces rounded x and the
@@ -12,7 +15,9 @@
 // Exit code 0 when every check passes; each failure prints what and by how much.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -39,16 +44,23 @@ struct Context {
     Context& operator=(const Context&) = delete;
 };
 
-void compute(ggml_context* ctx, ggml_tensor* out, int n_threads) {
+// use_ref: ggml's reference mode, which patch 0003 makes batch-invariant
+// (llama_set_batch_invariant sets it on a context's CPU backend).
+void compute(ggml_context* ctx, ggml_tensor* out, int n_threads, bool use_ref = false) {
     ggml_cgraph* gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, out);
-    ggml_graph_compute_with_ctx(ctx, gf, n_threads);
+    ggml_cplan plan = ggml_graph_plan(gf, n_threads, nullptr);
+    std::vector<uint8_t> work(plan.work_size);
+    plan.work_data = work.data();
+    plan.use_ref = use_ref;
+    ggml_graph_compute(gf, &plan);
 }
 
 // Attention over a batch of sequences packed end to end (non-causal, as BERT):
 // token i sees token j only within its own sequence.
-void check_flash_attention(const std::vector<int>& lengths, float max_bias, int n_threads, const char* name) {
-    const int DK = 32, DV = 32, n_head = 4;
+void check_flash_attention(const std::vector<int>& lengths, float max_bias, int n_threads, const char* name,
+                           bool use_ref = false, int D = 32) {
+    const int DK = D, DV = D, n_head = 4;
     int n = 0;
     for (int len : lengths) n += len;
     std::vector<int> seq_of(n);
@@ -74,7 +86,7 @@ void check_flash_attention(const std::vector<int>& lengths, float max_bias, int 
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(DK));
     ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, scale, max_bias, 0.0f);
-    compute(c.ctx, out, n_threads);
+    compute(c.ctx, out, n_threads, use_ref);
     const auto* od = static_cast<const float*>(out->data);  // [DV, n_head, n]
 
     // With ALiBi (max_bias > 0) each head's slope multiplies the mask; inside a
@@ -108,6 +120,71 @@ void check_flash_attention(const std::vector<int>& lengths, float max_bias, int 
         }
     }
     check(worst < 1e-4, name, worst, 1e-4);
+}
+
+// Patch 0003's batch-invariant attention (use_ref): the output rows of one
+// sequence ("the target", its values drawn from a fixed seed) in a batch of
+// sequences packed end to end, `before` in front of it and `after` behind it.
+std::vector<float> target_attention(const std::vector<int>& before, int target_len, const std::vector<int>& after,
+                                    int D, float max_bias, float softcap, int n_threads) {
+    const int n_head = 4;
+    std::vector<int> lengths(before);
+    lengths.push_back(target_len);
+    lengths.insert(lengths.end(), after.begin(), after.end());
+    const int target = static_cast<int>(before.size());
+    int n = 0, at = 0;
+    std::vector<int> seq_of;
+    for (int s = 0; s < static_cast<int>(lengths.size()); ++s) {
+        if (s == target) at = n;
+        for (int i = 0; i < lengths[s]; ++i) seq_of.push_back(s);
+        n += lengths[s];
+    }
+    Context c(64u << 20);
+    ggml_tensor* q = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F32, D, n, n_head, 1);
+    ggml_tensor* k = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, D, n, n_head, 1);
+    ggml_tensor* v = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, D, n, n_head, 1);
+    ggml_tensor* mask = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, n, n, 1, 1);
+    std::normal_distribution<float> normal(0.0f, 1.5f);
+    for (int h = 0; h < n_head; ++h) {
+        for (int i = 0; i < n; ++i) {
+            // The target's rows come from its own seed; its neighbours' from their place
+            std::mt19937 rng(seq_of[i] == target ? 1000u + h * 1000u + (i - at) : 7u + h * 100000u + i);
+            for (int d = 0; d < D; ++d) {
+                const size_t e = (size_t(h) * n + i) * D + d;
+                static_cast<float*>(q->data)[e] = normal(rng);
+                static_cast<ggml_fp16_t*>(k->data)[e] = ggml_fp32_to_fp16(normal(rng));
+                static_cast<ggml_fp16_t*>(v->data)[e] = ggml_fp32_to_fp16(normal(rng));
+            }
+        }
+    }
+    auto* md = static_cast<ggml_fp16_t*>(mask->data);
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(seq_of[i] == seq_of[j] ? 0.0f : -INFINITY);
+    ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, 1.0f / std::sqrt(float(D)), max_bias, softcap);
+    compute(c.ctx, out, n_threads, /*use_ref=*/true);
+    const auto* od = static_cast<const float*>(out->data);  // [D, n_head, n]
+    return std::vector<float>(od + size_t(at) * n_head * D, od + size_t(at + target_len) * n_head * D);
+}
+
+// The same bits for the target wherever it sits, beside whatever, at 1 or 2 threads.
+void check_attention_invariance(int D, float max_bias, float softcap, const char* name) {
+    const int len = 37;  // two blocks of 16 keys and a short one
+    const std::vector<float> alone = target_attention({}, len, {}, D, max_bias, softcap, 1);
+    const std::vector<std::vector<int>> befores = {{}, {5}, {17, 3}, {64, 60}, {100}, {1, 1, 1}};
+    const std::vector<std::vector<int>> afters = {{}, {9}, {200}, {16, 16, 16}};
+    double worst = 0.0;
+    for (const auto& before : befores)
+        for (const auto& after : afters)
+            for (int threads : {1, 2}) {
+                const std::vector<float> got = target_attention(before, len, after, D, max_bias, softcap, threads);
+                for (size_t i = 0; i < got.size(); ++i) {
+                    uint32_t a, b;
+                    std::memcpy(&a, &got[i], 4);
+                    std::memcpy(&b, &alone[i], 4);
+                    if (a != b) worst = std::max(worst, std::abs(double(got[i]) - alone[i]) + 1e-30);
+                }
+            }
+    check(worst == 0.0, name, worst, 0.0);
 }
 
 // C = A^T B as ggml_mul_mat computes it, for weights A of `type` (k x m) and f32
@@ -186,6 +263,19 @@ int main() {
     check_flash_attention(packed, 8.0f, 2, "flash attention, packed mask, ALiBi slopes");
     check_flash_attention({64, 64, 64, 64}, 0.0f, 2, "flash attention, sequences on tile boundaries");
     check_flash_attention({200}, 0.0f, 2, "flash attention, one sequence, nothing masked");
+    // 0003: the batch-invariant path (use_ref), 16 keys at a time, for head sizes 32 and 64
+    for (int D : {32, 64}) {
+        const bool d32 = D == 32;
+        check_flash_attention(packed, 0.0f, 2, d32 ? "batch-invariant flash attention, packed mask, head 32"
+                                                   : "batch-invariant flash attention, packed mask, head 64",
+                              /*use_ref=*/true, D);
+        check_flash_attention({200}, 8.0f, 1, d32 ? "batch-invariant flash attention, 200 keys, ALiBi, head 32"
+                                                  : "batch-invariant flash attention, 200 keys, ALiBi, head 64",
+                              /*use_ref=*/true, D);
+        check_attention_invariance(D, 0.0f, 0.0f, d32 ? "batch-invariant attention, same bits anywhere, head 32"
+                                                      : "batch-invariant attention, same bits anywhere, head 64");
+    }
+    check_attention_invariance(32, 8.0f, 30.0f, "batch-invariant attention, same bits anywhere, ALiBi and softcap");
 
     for (int threads : {1, 2}) {
         const bool one = threads == 1;
