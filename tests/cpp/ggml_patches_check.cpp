@@ -1,14 +1,16 @@
 // The CPU kernels that vendor/patches/ changes, against plain double-precision
 // references, on shapes that take the patched paths:
 //   0001: flash attention's tiled path (64 or more queries) with a packed batch's
-//         block-diagonal mask (most 64x64 tiles fully masked, some sequences
-//         straddling tiles), with and without ALiBi slopes;
+//         causal block-diagonal mask (most 64x64 tiles fully masked, some
+//         sequences straddling tiles), with and without ALiBi slopes;
 //   0002: llamafile's tinyBLAS matrix products (2 or more columns) for f32, f16
 //         and bf16 weights, including shapes that leave remainder blocks;
 //   0003: flash attention in batch-invariant mode (ggml's use_ref), 16 unmasked
 //         keys at a time: against the reference, and a sequence's output the
 //         same bits wherever it sits in a packed batch, at 1 or 2 threads;
-//   0004: gelu on f32 rows, a SIMD vector at a time.
+//   0004: gelu on f32 rows, a SIMD vector at a time;
+//   0005: flash attention by default on a packed non-causal batch (each
+//         sequence's rows share one mask): 0003's rows instead of the tiles.
 // 0001 and 0002 change no arithmetic, so theirs are the kernels' own tolerances;
 // 0004 computes gelu in f32 where the f16 table it replaces rounded x and the
 // result to f16 (relative errors up to 1e-3), so its limit is 100 times tighter.
@@ -58,14 +60,20 @@ void compute(ggml_context* ctx, ggml_tensor* out, int n_threads, bool use_ref = 
 
 // Attention over a batch of sequences packed end to end (non-causal, as BERT):
 // token i sees token j only within its own sequence.
+// causal: token i sees token j only within its own sequence and for j <= i (a
+// decoder's prefill): every mask row differs from the one before, which keeps
+// the default on its 64x64 tiles (0001); without it the rows of a sequence share
+// one mask, and the default takes patch 0005's rows.
 void check_flash_attention(const std::vector<int>& lengths, float max_bias, int n_threads, const char* name,
-                           bool use_ref = false, int D = 32) {
+                           bool use_ref = false, int D = 32, bool causal = false) {
     const int DK = D, DV = D, n_head = 4;
     int n = 0;
     for (int len : lengths) n += len;
     std::vector<int> seq_of(n);
     for (int s = 0, at = 0; s < static_cast<int>(lengths.size()); at += lengths[s], ++s)
         for (int i = 0; i < lengths[s]; ++i) seq_of[at + i] = s;
+
+    auto sees = [&](int i, int j) { return seq_of[i] == seq_of[j] && (!causal || j <= i); };
 
     Context c(64u << 20);
     ggml_tensor* q = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F32, DK, n, n_head, 1);
@@ -82,7 +90,7 @@ void check_flash_attention(const std::vector<int>& lengths, float max_bias, int 
     for (int64_t i = 0; i < ggml_nelements(k); ++i) kd[i] = ggml_fp32_to_fp16(normal(rng));
     for (int64_t i = 0; i < ggml_nelements(v); ++i) vd[i] = ggml_fp32_to_fp16(normal(rng));
     for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(seq_of[i] == seq_of[j] ? 0.0f : -INFINITY);
+        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(sees(i, j) ? 0.0f : -INFINITY);
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(DK));
     ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, scale, max_bias, 0.0f);
@@ -98,7 +106,7 @@ void check_flash_attention(const std::vector<int>& lengths, float max_bias, int 
         for (int i = 0; i < n; ++i) {
             double top = -INFINITY;
             for (int j = 0; j < n; ++j) {
-                if (seq_of[i] != seq_of[j]) {
+                if (!sees(i, j)) {
                     w[j] = -INFINITY;
                     continue;
                 }
@@ -256,6 +264,16 @@ int main() {
     // 256 tokens: lengths as a packed batch of short texts gives them, some across
     // 64-token tile boundaries, one longer than a tile.
     const std::vector<int> packed = {5, 17, 9, 33, 3, 70, 12, 1, 24, 16, 30, 36};
+    // 0001: the default's tiles, under causal masks
+    for (int threads : {1, 2}) {
+        check_flash_attention(packed, 0.0f, threads, threads == 1 ? "flash attention, packed causal mask, 1 thread"
+                                                                  : "flash attention, packed causal mask, 2 threads",
+                              false, 32, /*causal=*/true);
+    }
+    check_flash_attention(packed, 8.0f, 2, "flash attention, packed causal mask, ALiBi slopes", false, 32, true);
+    check_flash_attention({64, 64, 64, 64}, 0.0f, 2, "flash attention, causal sequences on tile boundaries", false, 32,
+                          true);
+    // 0005: the default's rows for a packed non-causal batch
     for (int threads : {1, 2}) {
         check_flash_attention(packed, 0.0f, threads, threads == 1 ? "flash attention, packed mask, 1 thread"
                                                                   : "flash attention, packed mask, 2 threads");
@@ -263,6 +281,7 @@ int main() {
     check_flash_attention(packed, 8.0f, 2, "flash attention, packed mask, ALiBi slopes");
     check_flash_attention({64, 64, 64, 64}, 0.0f, 2, "flash attention, sequences on tile boundaries");
     check_flash_attention({200}, 0.0f, 2, "flash attention, one sequence, nothing masked");
+    check_flash_attention({20, 30, 14}, 0.0f, 2, "flash attention, packed mask, head 64", false, 64);
     // 0003: the batch-invariant path (use_ref), 16 keys at a time, for head sizes 32 and 64
     for (int D : {32, 64}) {
         const bool d32 = D == 32;
