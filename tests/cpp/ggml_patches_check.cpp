@@ -58,6 +58,23 @@ void compute(ggml_context* ctx, ggml_tensor* out, int n_threads, bool use_ref = 
     ggml_graph_compute(gf, &plan);
 }
 
+// The sequence each token of a batch of sequences packed end to end belongs to.
+std::vector<int> sequence_of_each_token(const std::vector<int>& lengths) {
+    std::vector<int> seq_of;
+    for (int s = 0; s < static_cast<int>(lengths.size()); ++s) seq_of.insert(seq_of.end(), lengths[s], s);
+    return seq_of;
+}
+
+// The f16 attention mask of such a batch: 0 where token i sees token j, else -inf.
+template <typename Sees>
+ggml_tensor* packed_mask(ggml_context* ctx, int n, Sees sees) {
+    ggml_tensor* mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F16, n, n, 1, 1);
+    auto* md = static_cast<ggml_fp16_t*>(mask->data);
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(sees(i, j) ? 0.0f : -INFINITY);
+    return mask;
+}
+
 // Attention over a batch of sequences packed end to end (non-causal, as BERT):
 // token i sees token j only within its own sequence.
 // causal: token i sees token j only within its own sequence and for j <= i (a
@@ -67,30 +84,23 @@ void compute(ggml_context* ctx, ggml_tensor* out, int n_threads, bool use_ref = 
 void check_flash_attention(const std::vector<int>& lengths, float max_bias, int n_threads, const char* name,
                            bool use_ref = false, int D = 32, bool causal = false) {
     const int DK = D, DV = D, n_head = 4;
-    int n = 0;
-    for (int len : lengths) n += len;
-    std::vector<int> seq_of(n);
-    for (int s = 0, at = 0; s < static_cast<int>(lengths.size()); at += lengths[s], ++s)
-        for (int i = 0; i < lengths[s]; ++i) seq_of[at + i] = s;
-
+    const std::vector<int> seq_of = sequence_of_each_token(lengths);
+    const int n = static_cast<int>(seq_of.size());
     auto sees = [&](int i, int j) { return seq_of[i] == seq_of[j] && (!causal || j <= i); };
 
     Context c(64u << 20);
     ggml_tensor* q = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F32, DK, n, n_head, 1);
     ggml_tensor* k = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, DK, n, n_head, 1);
     ggml_tensor* v = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, DV, n, n_head, 1);
-    ggml_tensor* mask = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, n, n, 1, 1);
+    ggml_tensor* mask = packed_mask(c.ctx, n, sees);
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     auto* qd = static_cast<float*>(q->data);
     auto* kd = static_cast<ggml_fp16_t*>(k->data);
     auto* vd = static_cast<ggml_fp16_t*>(v->data);
-    auto* md = static_cast<ggml_fp16_t*>(mask->data);
     for (int64_t i = 0; i < ggml_nelements(q); ++i) qd[i] = normal(rng);
     for (int64_t i = 0; i < ggml_nelements(k); ++i) kd[i] = ggml_fp32_to_fp16(normal(rng));
     for (int64_t i = 0; i < ggml_nelements(v); ++i) vd[i] = ggml_fp32_to_fp16(normal(rng));
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(sees(i, j) ? 0.0f : -INFINITY);
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(DK));
     ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, scale, max_bias, 0.0f);
@@ -140,18 +150,14 @@ std::vector<float> target_attention(const std::vector<int>& before, int target_l
     lengths.push_back(target_len);
     lengths.insert(lengths.end(), after.begin(), after.end());
     const int target = static_cast<int>(before.size());
-    int n = 0, at = 0;
-    std::vector<int> seq_of;
-    for (int s = 0; s < static_cast<int>(lengths.size()); ++s) {
-        if (s == target) at = n;
-        for (int i = 0; i < lengths[s]; ++i) seq_of.push_back(s);
-        n += lengths[s];
-    }
+    const std::vector<int> seq_of = sequence_of_each_token(lengths);
+    const int n = static_cast<int>(seq_of.size());
+    const int at = static_cast<int>(std::find(seq_of.begin(), seq_of.end(), target) - seq_of.begin());
     Context c(64u << 20);
     ggml_tensor* q = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F32, D, n, n_head, 1);
     ggml_tensor* k = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, D, n, n_head, 1);
     ggml_tensor* v = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, D, n, n_head, 1);
-    ggml_tensor* mask = ggml_new_tensor_4d(c.ctx, GGML_TYPE_F16, n, n, 1, 1);
+    ggml_tensor* mask = packed_mask(c.ctx, n, [&](int i, int j) { return seq_of[i] == seq_of[j]; });
     std::normal_distribution<float> normal(0.0f, 1.5f);
     for (int h = 0; h < n_head; ++h) {
         for (int i = 0; i < n; ++i) {
@@ -165,9 +171,6 @@ std::vector<float> target_attention(const std::vector<int>& before, int target_l
             }
         }
     }
-    auto* md = static_cast<ggml_fp16_t*>(mask->data);
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) md[i * n + j] = ggml_fp32_to_fp16(seq_of[i] == seq_of[j] ? 0.0f : -INFINITY);
     ggml_tensor* out = ggml_flash_attn_ext(c.ctx, q, k, v, mask, 1.0f / std::sqrt(float(D)), max_bias, softcap);
     compute(c.ctx, out, n_threads, /*use_ref=*/true);
     const auto* od = static_cast<const float*>(out->data);  // [D, n_head, n]
