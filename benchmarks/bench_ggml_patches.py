@@ -14,6 +14,8 @@ the format asked, encodes the corpus once untimed, then once timed (2 threads by
 Reported: texts/s per build (median over rounds), patched / unpatched, the largest
 absolute difference between the two builds' embeddings of the same corpus and their
 smallest cosine (0 and 1 for a patch that changes no arithmetic, such as 0001 and 0002).
+Each build's ggml CPU features (`system_info()["llama_cpp"]`) are recorded too: a build
+made with GGML_NATIVE=OFF and AVX2 alone runs AVX2 kernels on an AVX-512 machine.
 """
 from __future__ import annotations
 
@@ -48,8 +50,9 @@ t0 = time.perf_counter()
 out = e.encode(texts)
 dt = time.perf_counter() - t0
 np.save({npy!r}, out)
+import llamabatch
 print(json.dumps({{"texts_per_s": len(texts) / dt, "seconds": dt, "weights": e.weights,
-                  "module": e.__class__.__module__}}))
+                  "module": e.__class__.__module__, "llama_cpp": llamabatch.system_info()["llama_cpp"]}}))
 """
 
 
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     speeds: dict[str, list[float]] = {}
     diffs: dict[str, float] = {}
     cosines: dict[str, float] = {}
+    built_for: dict[str, str] = {}  # each build's ggml CPU features (system_info()["llama_cpp"])
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             order = list(builds) if r % 2 == 0 else list(reversed(builds))
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         npy = Path(tmp) / f"{name}.{corpus}.{fmt}.npy"
                         got = run_worker(builds[name], corpus, fmt, args.threads, npy)
                         speeds.setdefault(f"{corpus}/{fmt}/{name}", []).append(got["texts_per_s"])
+                        built_for[name] = got["llama_cpp"]
                         print(f"round {r + 1} {corpus:6} {fmt:4} {name:9} {got['texts_per_s']:8.1f} texts/s",
                               flush=True)
                     a = np.load(Path(tmp) / f"unpatched.{corpus}.{fmt}.npy")
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": machine(), "threads": args.threads, "rounds": args.rounds, "counts": COUNTS,
               "patches": sorted(p.name for p in (Path(__file__).resolve().parents[1] / "vendor" / "patches")
                                 .glob("*.patch")),
+              "builds": {name: {"path": str(path), "llama_cpp": built_for[name]} for name, path in builds.items()},
               "cells": cells}
     path = write_json(args.out, result)
     print("| corpus/format | unpatched | patched | speedup | max abs diff | min cosine |\n|---|---|---|---|---|---|")

@@ -309,6 +309,12 @@ int main() {
                                                                  : "matmul bf16 384x1536 by 96, 2 threads");
     }
     check_matmul(GGML_TYPE_F32, 1536, 384, 37, 2, "matmul f32 1536x384 by 37 (remainder blocks)");
+    // 0006: f32 through packed panels (32 rows or more): a k that is not a multiple
+    // of 8, one past two packed blocks of 256, weight rows that leave a short last
+    // job, token counts that leave a short last micro-tile, more threads than jobs
+    check_matmul(GGML_TYPE_F32, 300, 96, 53, 3, "matmul f32 300x96 by 53, 3 threads (every tail)");
+    check_matmul(GGML_TYPE_F32, 520, 160, 200, 4, "matmul f32 520x160 by 200, 4 threads (three k blocks)");
+    check_matmul(GGML_TYPE_F32, 64, 32, 32, 8, "matmul f32 64x32 by 32, 8 threads (one job)");
     check_matmul(GGML_TYPE_BF16, 384, 388, 7, 2, "matmul bf16 384x388 by 7 (remainder blocks)");
     for (int threads : {1, 2}) {
         check_gelu(1536, threads, threads == 1 ? "gelu, rows of 1536, 1 thread" : "gelu, rows of 1536, 2 threads",
