@@ -7,6 +7,17 @@ The real run (idle cores, about 75 minutes with the defaults; ~30 with --threads
 
     python benchmarks/bench_embed_peers.py
 
+As on an AVX2 CPU, on a machine that has AVX-512 (benchmarks/README.md, "AVX2 on an AVX-512
+machine", says how to make the build):
+
+    python benchmarks/bench_embed_peers.py --isa avx2 --llamabatch-build DIR --out embed_peers_avx2.json
+
+--llamabatch-build DIR: every llamabatch worker imports the package from DIR (a `pip install
+--target DIR` of a build) in a `python -S` process, this interpreter's site-packages appended.
+--isa avx2: torch (ATEN_CPU_CAPABILITY), oneDNN (ONEDNN_MAX_CPU_ISA) and MKL
+(MKL_ENABLE_INSTRUCTIONS) are held to AVX2; ONNX Runtime has no such switch and keeps its own
+choice (recorded as such). The results record both.
+
 Model: all-MiniLM-L6-v2 from the same weights for everyone (the catalogue's GGUFs are
 converted from `llamabatch.models.source_folder("all-minilm-l6-v2")`, the folder that
 sentence-transformers loads and that the ONNX files are exported from).
@@ -72,6 +83,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -359,17 +371,39 @@ def run_export_onnx(args) -> int:
 
 # ---------------------------------------------------------------- driver side
 
+# A worker that imports llamabatch from --llamabatch-build: `python -S` (no site hooks, so an
+# editable install cannot take precedence), the build first, this interpreter's site-packages last.
+_FROM_BUILD = """import runpy, sys
+build, site, script = sys.argv[1:4]
+sys.argv = [script] + sys.argv[4:]
+sys.path[:0] = [build]
+sys.path.append(site)
+runpy.run_path(script, run_name="__main__")
+"""
+LB_WORKERS = ("setup", LB, LB_F16, LB_F32, LB_BF16, LB_AFTER_TORCH)
+# --isa avx2: the switches that hold each peer's own kernels to AVX2 (ONNX Runtime has none)
+ISA_ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
+                    "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+
+
 def spawn(worker: str, out: Path, *, corpus: str, threads: int, scale: float, timeout: float,
-          passes: int = 1, emb: Path | None = None, onnx: Path | None = None) -> tuple[dict | None, str | None]:
+          passes: int = 1, emb: Path | None = None, onnx: Path | None = None, lb_build: Path | None = None,
+          isa: str | None = None) -> tuple[dict | None, str | None]:
     """Runs one worker subprocess; (its JSON, None) or (None, the error)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--corpus", corpus,
-           "--threads", str(threads), "--scale", repr(scale), "--passes", str(passes), "--out", str(out)]
+    script = str(Path(__file__).resolve())
+    worker_args = ["--worker", worker, "--corpus", corpus, "--threads", str(threads), "--scale", repr(scale),
+                   "--passes", str(passes), "--out", str(out)]
     if emb is not None:
-        cmd += ["--emb", str(emb)]
+        worker_args += ["--emb", str(emb)]
     if onnx is not None:
-        cmd += ["--onnx-dir", str(onnx)]
+        worker_args += ["--onnx-dir", str(onnx)]
+    if lb_build is not None and worker in LB_WORKERS:
+        cmd = [sys.executable, "-S", "-c", _FROM_BUILD, str(lb_build), sysconfig.get_paths()["purelib"], script,
+               *worker_args]
+    else:
+        cmd = [sys.executable, script, *worker_args]
     env = dict(os.environ, GGML_NO_BACKTRACE="1", RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true",
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1", **ISA_ENV.get(isa or "", {}))
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -475,7 +509,9 @@ def driver(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_embed_peers-"))
     skipped: dict[str, str] = {}
     try:
+        builds = {"lb_build": args.llamabatch_build, "isa": args.isa}
         setup, err = spawn("setup", tmp / "setup.json", corpus=",".join(corpora), threads=1, scale=args.scale,
+                           **builds,
                            timeout=args.worker_timeout)
         if setup is None:
             raise SystemExit(f"setup failed: {err}")
@@ -526,6 +562,7 @@ def driver(args) -> int:
                     line = []
                     for n in order:
                         res, err = spawn(n, tmp / f"{n}-{c}-t{t}-r{r}.json", corpus=c, threads=t, scale=args.scale,
+                                         **builds,
                                          passes=args.passes, timeout=args.worker_timeout,
                                          emb=tmp / f"{n}-{c}-t{t}.npy" if r == 0 else None, onnx=Path(args.onnx_dir))
                         if res is None:
@@ -588,6 +625,9 @@ def driver(args) -> int:
                        "untimed, then timed passes; rounds rotate the order; medians over rounds; tokens = llamabatch "
                        "Embedder.tokenize counts; min cosine per text to st-torch's embeddings (first round)"),
             "machine": m,
+            "isa": args.isa or "native",
+            "isa_env": ISA_ENV.get(args.isa or "", {}),
+            "llamabatch_build": str(args.llamabatch_build) if args.llamabatch_build else None,
             "versions": versions("llamabatch", "llama_cpp_python", "sentence-transformers", "torch", "transformers",
                                  "onnxruntime", "optimum", "optimum-onnx", "onnx", "tokenizers", "numpy"),
             "system_info": si,
@@ -645,6 +685,11 @@ def main(argv=None) -> int:
                     help="where the ONNX exports are cached (default: llamabatch cache dir / bench-onnx / model)")
     ap.add_argument("--worker-timeout", type=float, default=900.0, help="seconds before a worker is killed")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (worker JSON and .npy embeddings)")
+    ap.add_argument("--llamabatch-build", type=Path, default=None,
+                    help="import llamabatch from this folder (a `pip install --target` of a build), not the installed one")
+    ap.add_argument("--isa", choices=sorted(ISA_ENV), default=None,
+                    help="hold the peers' kernels to this instruction set (torch, oneDNN, MKL; ONNX Runtime has no "
+                         "switch); pair it with a --llamabatch-build made for it")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--emb", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
