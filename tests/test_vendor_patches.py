@@ -1,11 +1,17 @@
-"""vendor/patches/: the build's llama.cpp tree has every patch applied, and the
-applier applies a unified diff exactly or stops naming the hunk that failed."""
+"""vendor/patches/: the build's llama.cpp tree has every patch applied, the applier
+applies a unified diff exactly or stops naming the hunk that failed, and the nodes
+patch 0007 folds together give the embeddings ggml gives computing each node."""
 from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,3 +109,33 @@ def test_the_stamp_names_the_pin_and_each_patch(tmp_path):
     assert pin["sha256"] in text and f"patch x.patch {fetch.sha256_of(p)}" in text
     # An unpatched tree (the benchmarks' peers) keeps the stamp it always had.
     assert fetch.stamp_text(pin) == f"{pin['package']}=={pin['version']} {pin['sha256']}\n"
+
+
+# Patch 0007 folds a BERT layer's bias ADDs (with the feed-forward's GELU) into the
+# products before them and each LayerNorm's MUL and ADD into its NORM. ggml reads
+# GGML_CPU_DISABLE_FUSION once per process, so each side runs in its own.
+_ENCODE = """
+import json, sys
+import numpy as np
+from llamabatch import Embedder
+texts = json.loads(open(sys.argv[1], encoding="utf-8").read())
+np.save(sys.argv[2], Embedder("all-minilm-l6-v2", weights=sys.argv[3], n_threads=2).encode(texts))
+"""
+
+
+@pytest.mark.parametrize("fmt", ["f32", "bf16"])
+def test_folded_nodes_give_the_same_bits_as_each_node(tmp_path, fmt):
+    """f32 weights fold all three kinds of node (the packed panels add the bias and
+    apply gelu as they store); bf16 the LayerNorms alone."""
+    data = REPO / "tests" / "data"
+    texts = [row["text"] for row in json.loads((data / "multilingual_corpus.json").read_text(encoding="utf-8"))][:200]
+    texts_file = tmp_path / "texts.json"
+    texts_file.write_text(json.dumps(texts), encoding="utf-8")
+    out = {}
+    for fused in (True, False):
+        env = dict(os.environ, GGML_CPU_DISABLE_FUSION="0" if fused else "1")
+        out[fused] = tmp_path / f"{fused}.npy"
+        subprocess.run([sys.executable, "-c", _ENCODE, str(texts_file), str(out[fused]), fmt], env=env, check=True)
+    folded, each = np.load(out[True]), np.load(out[False])
+    assert folded.shape == (len(texts), 384)
+    assert folded.tobytes() == each.tobytes(), float(np.abs(folded - each).max())

@@ -11,6 +11,11 @@
 //   0004: gelu on f32 rows, a SIMD vector at a time;
 //   0005: flash attention by default on a packed non-causal batch (each
 //         sequence's rows share one mask): 0003's rows instead of the tiles.
+//   0006: f32 matrix products of 32 rows or more through packed panels;
+//   0007: a product with its bias ADD (and GELU), and NORM with its MUL and ADD,
+//         each folded into one node: the same bits as ggml computing every node,
+//         and the folded nodes' own outputs never written;
+//   0008: f32 cast to f16 a row at a time: the same bits as ggml's conversion.
 // 0001 and 0002 change no arithmetic, so theirs are the kernels' own tolerances;
 // 0004 computes gelu in f32 where the f16 table it replaces rounded x and the
 // result to f16 (relative errors up to 1e-3), so its limit is 100 times tighter.
@@ -261,6 +266,114 @@ void check_gelu(int width, int n_threads, const char* name, double limit) {
     check(worst < limit, name, worst, limit);
 }
 
+// A float that no computation here produces: marks a tensor nothing has written.
+constexpr uint32_t kUnwritten = 0x7fc0dead;  // a quiet NaN with a payload
+
+void mark_unwritten(ggml_tensor* t) {
+    auto* d = static_cast<uint32_t*>(t->data);
+    std::fill(d, d + ggml_nelements(t), kUnwritten);
+}
+
+bool unwritten(const ggml_tensor* t) {
+    const auto* d = static_cast<const uint32_t*>(t->data);
+    return std::all_of(d, d + ggml_nelements(t), [](uint32_t x) { return x == kUnwritten; });
+}
+
+double max_abs_diff(const ggml_tensor* a, const ggml_tensor* b) {
+    const auto* x = static_cast<const float*>(a->data);
+    const auto* y = static_cast<const float*>(b->data);
+    double worst = std::memcmp(x, y, ggml_nbytes(a)) == 0 ? 0.0 : 1e-300;  // bits differ, values may not
+    for (int64_t i = 0; i < ggml_nelements(a); ++i) worst = std::max(worst, std::abs(double(x[i]) - double(y[i])));
+    return worst;
+}
+
+void fill_uniform(ggml_tensor* t, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(lo, hi);
+    auto* d = static_cast<float*>(t->data);
+    for (int64_t i = 0; i < ggml_nelements(t); ++i) d[i] = uniform(rng);
+}
+
+// Patch 0007: gelu?(W x + bias) for f32 weights W (k x m), as one node where the
+// panels run (AVX2 and FMA, 32 tokens or more): the same bits as the three nodes
+// computed one by one (marking the product an output keeps ggml from folding it),
+// and the product's own tensor never written. Fewer tokens: nothing folded.
+void check_fused_matmul_bias(int k, int m, int n, int n_threads, bool gelu, const char* name) {
+    Context c(128u << 20);
+    ggml_tensor* w = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, k, m);
+    ggml_tensor* x = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, k, n);
+    ggml_tensor* bias = ggml_new_tensor_1d(c.ctx, GGML_TYPE_F32, m);
+    fill_uniform(w, 21, -0.1f, 0.1f);
+    fill_uniform(x, 22, -2.0f, 2.0f);
+    fill_uniform(bias, 23);
+    ggml_tensor* outs[2];
+    ggml_tensor* products[2];
+    for (int unfused = 0; unfused < 2; ++unfused) {
+        products[unfused] = ggml_mul_mat(c.ctx, w, x);
+        ggml_tensor* y = ggml_add(c.ctx, products[unfused], bias);
+        if (gelu) y = ggml_gelu(c.ctx, y);
+        if (unfused) ggml_set_output(products[unfused]);
+        mark_unwritten(products[unfused]);
+        compute(c.ctx, y, n_threads);
+        outs[unfused] = y;
+    }
+    const bool folds = ggml_cpu_has_avx2() && ggml_cpu_has_fma() && n >= 32 && m % (ggml_cpu_has_avx512() ? 32 : 16) == 0;
+    check(unwritten(products[0]) == folds && !unwritten(products[1]),
+          folds ? "  (the product is folded: its tensor left unwritten)" : "  (nothing folded: the product is written)",
+          unwritten(products[0]), folds);
+    check(max_abs_diff(outs[0], outs[1]) == 0.0, name, max_abs_diff(outs[0], outs[1]), 0.0);
+}
+
+// Patch 0007: ggml_norm, times a row of weights, plus a row of biases (BERT's
+// LayerNorm) as one node: the same bits as the three nodes one by one, the
+// norm's and the product's tensors never written.
+void check_fused_layer_norm(int width, int rows, int n_threads, const char* name) {
+    Context c(64u << 20);
+    ggml_tensor* x = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, width, rows);
+    ggml_tensor* w = ggml_new_tensor_1d(c.ctx, GGML_TYPE_F32, width);
+    ggml_tensor* b = ggml_new_tensor_1d(c.ctx, GGML_TYPE_F32, width);
+    fill_uniform(x, 31, -3.0f, 5.0f);
+    fill_uniform(w, 32, 0.5f, 1.5f);
+    fill_uniform(b, 33);
+    ggml_tensor* outs[2];
+    ggml_tensor* norms[2];
+    for (int unfused = 0; unfused < 2; ++unfused) {
+        norms[unfused] = ggml_norm(c.ctx, x, 1e-12f);
+        ggml_tensor* scaled = ggml_mul(c.ctx, norms[unfused], w);
+        ggml_tensor* y = ggml_add(c.ctx, scaled, b);
+        if (unfused) ggml_set_output(norms[unfused]);
+        mark_unwritten(norms[unfused]);
+        mark_unwritten(scaled);
+        compute(c.ctx, y, n_threads);
+        outs[unfused] = y;
+    }
+    check(unwritten(norms[0]) && !unwritten(norms[1]), "  (the norm is folded: its tensor left unwritten)",
+          unwritten(norms[0]), 1);
+    check(max_abs_diff(outs[0], outs[1]) == 0.0, name, max_abs_diff(outs[0], outs[1]), 0.0);
+}
+
+// Patch 0008: an f32 tensor, permuted as llama.cpp permutes K and V for flash
+// attention, cast to f16: every element the same bits as ggml_fp32_to_fp16.
+void check_cast_to_f16(int head, int tokens, int heads, int n_threads, const char* name) {
+    Context c(64u << 20);
+    ggml_tensor* x = ggml_new_tensor_3d(c.ctx, GGML_TYPE_F32, head, heads, tokens);
+    fill_uniform(x, 41, -70000.0f, 70000.0f);  // past f16's largest finite value too
+    auto* xd = static_cast<float*>(x->data);
+    for (int64_t i = 0; i < ggml_nelements(x); i += 7) xd[i] *= 1e-9f;  // and into its subnormals
+    ggml_tensor* y = ggml_cast(c.ctx, ggml_permute(c.ctx, x, 0, 2, 1, 3), GGML_TYPE_F16);  // [head, tokens, heads]
+    compute(c.ctx, y, n_threads);
+    const auto* yd = static_cast<const ggml_fp16_t*>(y->data);
+    int64_t wrong = 0;
+    for (int h = 0; h < heads; ++h)
+        for (int t = 0; t < tokens; ++t)
+            for (int d = 0; d < head; ++d) {
+                const ggml_fp16_t want = ggml_fp32_to_fp16(xd[(int64_t(t) * heads + h) * head + d]);
+                const ggml_fp16_t got = yd[(int64_t(h) * tokens + t) * head + d];
+                wrong += std::memcmp(&want, &got, sizeof want) != 0;
+            }
+    check(wrong == 0, name, double(wrong), 0.0);
+}
+
 }  // namespace
 
 int main() {
@@ -322,6 +435,17 @@ int main() {
     }
     // The last 5 of each row run element by element through the f16 table.
     check_gelu(1541, 2, "gelu, rows of 1541 (an element-by-element tail)", 2e-3);
+    // 0007: a feed-forward's first product with its bias and gelu; the next
+    // three with their bias alone; three k blocks; too few tokens to fold
+    check_fused_matmul_bias(384, 1536, 96, 2, true, "matmul f32 + bias + gelu folded, 384x1536 by 96");
+    check_fused_matmul_bias(1536, 384, 53, 2, false, "matmul f32 + bias folded, 1536x384 by 53");
+    check_fused_matmul_bias(520, 160, 200, 4, true, "matmul f32 + bias + gelu folded, 520x160 by 200, 4 threads");
+    check_fused_matmul_bias(384, 384, 7, 2, true, "matmul f32 + bias + gelu, 7 tokens (not folded)");
+    check_fused_layer_norm(384, 300, 2, "layer norm (norm, mul, add) folded, 300 rows of 384");
+    check_fused_layer_norm(1000, 3, 4, "layer norm folded, 3 rows of 1000, 4 threads");
+    // 0008
+    check_cast_to_f16(32, 300, 12, 2, "f32 K, permuted, cast to f16: head 32");
+    check_cast_to_f16(67, 5, 3, 1, "f32 K, permuted, cast to f16: head 67 (a tail)");
     std::printf("%d failure(s)\n", g_failures);
     return g_failures == 0 ? 0 : 1;
 }
