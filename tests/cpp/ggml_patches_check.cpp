@@ -11,7 +11,8 @@
 //   0004: gelu on f32 rows, a SIMD vector at a time;
 //   0005: flash attention by default on a packed non-causal batch (each
 //         sequence's rows share one mask): 0003's rows instead of the tiles.
-//   0006: f32 matrix products of 32 rows or more through packed panels;
+//   0006: f32 matrix products of 32 rows or more through packed panels, and
+//         bf16 ones where the CPU has AVX512_BF16;
 //   0007: a product with its bias ADD (and GELU), and NORM with its MUL and ADD,
 //         each folded into one node: the same bits as ggml computing every node,
 //         and the folded nodes' own outputs never written;
@@ -429,6 +430,13 @@ int main() {
     check_matmul(GGML_TYPE_F32, 520, 160, 200, 4, "matmul f32 520x160 by 200, 4 threads (three k blocks)");
     check_matmul(GGML_TYPE_F32, 64, 32, 32, 8, "matmul f32 64x32 by 32, 8 threads (one job)");
     check_matmul(GGML_TYPE_BF16, 384, 388, 7, 2, "matmul bf16 384x388 by 7 (remainder blocks)");
+    // bf16 through the panels (AVX512_BF16; elsewhere these run tinyBLAS): two
+    // packed blocks of 512 and a short third, a short last job and micro-tile,
+    // more threads than jobs; an odd k (pairs of k cannot form) keeps tinyBLAS
+    check_matmul(GGML_TYPE_BF16, 1100, 96, 53, 3, "matmul bf16 1100x96 by 53, 3 threads (every tail)");
+    check_matmul(GGML_TYPE_BF16, 520, 160, 200, 4, "matmul bf16 520x160 by 200, 4 threads");
+    check_matmul(GGML_TYPE_BF16, 64, 32, 32, 8, "matmul bf16 64x32 by 32, 8 threads (one job)");
+    check_matmul(GGML_TYPE_BF16, 301, 64, 40, 2, "matmul bf16 301x64 by 40 (odd k: tinyBLAS)");
     for (int threads : {1, 2}) {
         check_gelu(1536, threads, threads == 1 ? "gelu, rows of 1536, 1 thread" : "gelu, rows of 1536, 2 threads",
                    1e-5);
