@@ -1,10 +1,12 @@
 """Weight formats: the fastest lossless one for where a model runs, and cached copies in it.
 
-What runs fastest is a property of the CPU, not of the model. ggml's matrix
-kernels on AVX2 convert every f16 weight they load to f32 (and round the
-activations to f16 first), so there an f32 file is faster than the f16 one it
-was made from; a CPU with AVX-512 BF16 multiplies bf16 natively, and there bf16
-is fastest. benchmarks/README.md ("Weight formats") has the measurements.
+What runs fastest is a property of the CPU, not of the model. Without a native
+half-precision dot product (AVX2, AVX-512 without BF16) ggml multiplies in f32:
+f16 weights are converted as they are used (once per packed block in a batch's
+products, at every load in small ones), so there an f32 file loses nothing and
+is at least as fast as the f16 one it was made from; a CPU with AVX-512 BF16
+multiplies bf16 natively, and there bf16 is fastest. docs/benchmarks.md has the
+measurements, each format beside the peers.
 
 The choice is made once, when a model is chosen, never per call:
 
@@ -37,7 +39,7 @@ FORMATS = ("f32", "f16", "bf16")
 CHOICES = (None, "fastest", *FORMATS)
 
 _X86 = ("x86_64", "amd64", "i386", "i686")
-_WHY = "benchmarks/README.md: Weight formats"
+_WHY = "docs/benchmarks.md: each format against the peers"
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def fastest_format(cpu_features: Collection[str], *, on_gpu: bool, machine: str 
         return WeightChoice("bf16", "this CPU module multiplies bf16 natively (AVX512_BF16), the fastest "
                                     f"format there ({_WHY})")
     return WeightChoice("f32", "this CPU module has no native half-precision dot product (no AVX512_BF16), so "
-                               f"ggml would convert every f16 weight it loads; f32 weights skip that ({_WHY})")
+                               "ggml multiplies in f32 and converts f16 weights as it uses them; f32 weights "
+                               f"lose nothing and skip that ({_WHY})")
 
 
 def fastest_format_here(n_gpu_layers: int | None = None) -> WeightChoice:

@@ -11,8 +11,9 @@
 //   0004: gelu on f32 rows, a SIMD vector at a time;
 //   0005: flash attention by default on a packed non-causal batch (each
 //         sequence's rows share one mask): 0003's rows instead of the tiles.
-//   0006: f32 matrix products of 32 rows or more through packed panels, and
-//         bf16 ones where the CPU has AVX512_BF16;
+//   0006: f32 and f16 matrix products of 32 rows or more through packed panels
+//         (f16 weights times f32 activations), and bf16 ones where the CPU has
+//         AVX512_BF16;
 //   0007: a product with its bias ADD (and GELU), and NORM with its MUL and ADD,
 //         each folded into one node: the same bits as ggml computing every node,
 //         and the folded nodes' own outputs never written;
@@ -206,7 +207,8 @@ void check_attention_invariance(int D, float max_bias, float softcap, const char
 
 // C = A^T B as ggml_mul_mat computes it, for weights A of `type` (k x m) and f32
 // activations B (k x n), against doubles of the values the kernel multiplies
-// (weights as stored; activations rounded to the weights' dot type first).
+// (weights as stored; activations rounded to the weights' dot type first, except
+// where f16 weights take patch 0006's f32 panels, which multiply them in f32).
 void check_matmul(ggml_type type, int k, int m, int n, int n_threads, const char* name) {
     Context c(64u << 20);
     ggml_tensor* a = ggml_new_tensor_2d(c.ctx, type, k, m);
@@ -216,6 +218,8 @@ void check_matmul(ggml_type type, int k, int m, int n, int n_threads, const char
     std::vector<float> av(static_cast<size_t>(k) * m), bv(static_cast<size_t>(k) * n);
     for (auto& x : av) x = uniform(rng);
     for (auto& x : bv) x = uniform(rng);
+    const bool f16_panels = type == GGML_TYPE_F16 && ggml_cpu_has_avx2() && ggml_cpu_has_fma() &&
+                            ggml_cpu_has_f16c() && n >= 32 && m % (ggml_cpu_has_avx512() ? 32 : 16) == 0;
     auto round_to = [type](float x) {
         if (type == GGML_TYPE_F16) return ggml_fp16_to_fp32(ggml_fp32_to_fp16(x));
         if (type == GGML_TYPE_BF16) return ggml_bf16_to_fp32(ggml_fp32_to_bf16(x));
@@ -235,7 +239,10 @@ void check_matmul(ggml_type type, int k, int m, int n, int n_threads, const char
     for (int j = 0; j < n; ++j)
         for (int i = 0; i < m; ++i) {
             double ref = 0.0;
-            for (int l = 0; l < k; ++l) ref += double(av[size_t(i) * k + l]) * round_to(bv[size_t(j) * k + l]);
+            for (int l = 0; l < k; ++l) {
+                const float x = bv[size_t(j) * k + l];
+                ref += double(av[size_t(i) * k + l]) * (f16_panels ? x : round_to(x));
+            }
             worst = std::max(worst, std::abs(ref - od[size_t(j) * m + i]) / std::sqrt(double(k)));
         }
     // Per-term rounding of the activations is in the reference; what is left is
@@ -295,16 +302,25 @@ void fill_uniform(ggml_tensor* t, uint32_t seed, float lo = -1.0f, float hi = 1.
     for (int64_t i = 0; i < ggml_nelements(t); ++i) d[i] = uniform(rng);
 }
 
-// Patch 0007: gelu?(W x + bias) for f32 weights W (k x m), as one node where the
-// panels run (AVX2 and FMA, 32 tokens or more): the same bits as the three nodes
-// computed one by one (marking the product an output keeps ggml from folding it),
-// and the product's own tensor never written. Fewer tokens: nothing folded.
-void check_fused_matmul_bias(int k, int m, int n, int n_threads, bool gelu, const char* name) {
+// Patch 0007: gelu?(W x + bias) for f32 (or f16) weights W (k x m), as one node
+// where the panels run (AVX2 and FMA, F16C for f16; 32 tokens or more): the same
+// bits as the three nodes computed one by one (marking the product an output
+// keeps ggml from folding it), and the product's own tensor never written. Fewer
+// tokens: nothing folded.
+void check_fused_matmul_bias(int k, int m, int n, int n_threads, bool gelu, const char* name,
+                             ggml_type type = GGML_TYPE_F32) {
     Context c(128u << 20);
-    ggml_tensor* w = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, k, m);
+    ggml_tensor* w = ggml_new_tensor_2d(c.ctx, type, k, m);
     ggml_tensor* x = ggml_new_tensor_2d(c.ctx, GGML_TYPE_F32, k, n);
     ggml_tensor* bias = ggml_new_tensor_1d(c.ctx, GGML_TYPE_F32, m);
-    fill_uniform(w, 21, -0.1f, 0.1f);
+    if (type == GGML_TYPE_F16) {
+        std::mt19937 rng(21);
+        std::uniform_real_distribution<float> uniform(-0.1f, 0.1f);
+        for (int64_t i = 0; i < ggml_nelements(w); ++i)
+            static_cast<ggml_fp16_t*>(w->data)[i] = ggml_fp32_to_fp16(uniform(rng));
+    } else {
+        fill_uniform(w, 21, -0.1f, 0.1f);
+    }
     fill_uniform(x, 22, -2.0f, 2.0f);
     fill_uniform(bias, 23);
     ggml_tensor* outs[2];
@@ -318,7 +334,8 @@ void check_fused_matmul_bias(int k, int m, int n, int n_threads, bool gelu, cons
         compute(c.ctx, y, n_threads);
         outs[unfused] = y;
     }
-    const bool folds = ggml_cpu_has_avx2() && ggml_cpu_has_fma() && n >= 32 && m % (ggml_cpu_has_avx512() ? 32 : 16) == 0;
+    const bool folds = ggml_cpu_has_avx2() && ggml_cpu_has_fma() && (type == GGML_TYPE_F32 || ggml_cpu_has_f16c()) &&
+                       n >= 32 && m % (ggml_cpu_has_avx512() ? 32 : 16) == 0;
     check(unwritten(products[0]) == folds && !unwritten(products[1]),
           folds ? "  (the product is folded: its tensor left unwritten)" : "  (nothing folded: the product is written)",
           unwritten(products[0]), folds);
@@ -437,6 +454,10 @@ int main() {
     check_matmul(GGML_TYPE_BF16, 520, 160, 200, 4, "matmul bf16 520x160 by 200, 4 threads");
     check_matmul(GGML_TYPE_BF16, 64, 32, 32, 8, "matmul bf16 64x32 by 32, 8 threads (one job)");
     check_matmul(GGML_TYPE_BF16, 301, 64, 40, 2, "matmul bf16 301x64 by 40 (odd k: tinyBLAS)");
+    // f16 weights through the f32 panels: the tails and blocks as for f32
+    check_matmul(GGML_TYPE_F16, 300, 96, 53, 3, "matmul f16 300x96 by 53, 3 threads (every tail)");
+    check_matmul(GGML_TYPE_F16, 520, 160, 200, 4, "matmul f16 520x160 by 200, 4 threads (three k blocks)");
+    check_matmul(GGML_TYPE_F16, 384, 388, 7, 2, "matmul f16 384x388 by 7 (tinyBLAS, activations in f16)");
     for (int threads : {1, 2}) {
         check_gelu(1536, threads, threads == 1 ? "gelu, rows of 1536, 1 thread" : "gelu, rows of 1536, 2 threads",
                    1e-5);
@@ -449,6 +470,9 @@ int main() {
     check_fused_matmul_bias(1536, 384, 53, 2, false, "matmul f32 + bias folded, 1536x384 by 53");
     check_fused_matmul_bias(520, 160, 200, 4, true, "matmul f32 + bias + gelu folded, 520x160 by 200, 4 threads");
     check_fused_matmul_bias(384, 384, 7, 2, true, "matmul f32 + bias + gelu, 7 tokens (not folded)");
+    check_fused_matmul_bias(384, 1536, 96, 2, true, "matmul f16 + bias + gelu folded, 384x1536 by 96", GGML_TYPE_F16);
+    check_fused_matmul_bias(1536, 384, 53, 3, false, "matmul f16 + bias folded, 1536x384 by 53, 3 threads",
+                            GGML_TYPE_F16);
     check_fused_layer_norm(384, 300, 2, "layer norm (norm, mul, add) folded, 300 rows of 384");
     check_fused_layer_norm(1000, 3, 4, "layer norm folded, 3 rows of 1000, 4 threads");
     // 0008
